@@ -1,0 +1,113 @@
+"""The training configuration: nested typed dataclasses, one owner per value.
+
+Every field carries its one-line documentation (``gpg-vl train --describe-config`` prints them).
+YAML files in ``configs/`` set these; ``key.sub=value`` on the command line overrides them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from gpg_vl.config.loader import opt
+
+
+@dataclass
+class ModelConfig:
+    path: str = opt("runs/demo/tiny-model", "hub id or local folder of the policy (and its processor)")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = opt(
+        "auto", "parameter dtype; auto = bfloat16 on GPU, float32 on CPU")
+    attn_implementation: str | None = opt(None, "transformers attention backend (sdpa, flash_attention_2, eager)")
+    freeze_vision: bool = opt(False, "freeze the vision tower (patch embed, blocks, merger)")
+    gradient_checkpointing: bool = opt(False, "recompute activations in backward to save memory")
+    min_pixels: int | None = opt(None, "processor min_pixels (None: the processor's own)")
+    max_pixels: int | None = opt(None, "processor max_pixels (None: the processor's own)")
+
+
+@dataclass
+class DataConfig:
+    train: str = opt("runs/demo/data/train.jsonl", "training data: local JSONL/Parquet/folder or hub id")
+    test: str | None = opt(None, "held-out data evaluated before and after training (optional)")
+    adapter: str | None = opt(None, "dataset adapter name (see data/README.md); None = project schema")
+    split: str = opt("train", "split to read from a hub dataset or folder")
+    column_map: dict = opt({}, "schema field -> source column, for custom datasets")
+    image_root: str | None = opt(None, "folder that relative image paths are resolved against")
+    on_bad_image: Literal["error", "skip"] = opt("error", "a missing/corrupt image stops loading or is skipped")
+    limit: int | None = opt(None, "use at most this many training rows")
+    prompt_template: str = opt("{problem}", "user text; {problem} and other sample fields are filled in")
+    system_prompt: str | None = opt(None, "system message (None: the chat template's default)")
+
+
+@dataclass
+class RolloutConfig:
+    num_generations: int = opt(8, "G: completions sampled per prompt")
+    max_new_tokens: int = opt(64, "maximum completion length in tokens")
+    temperature: float = opt(1.0, "sampling temperature")
+    top_p: float = opt(1.0, "nucleus sampling threshold")
+
+
+@dataclass
+class RewardSpec:
+    name: str = opt(help="registered verifier name or path/to/file.py:function")
+    weight: float = opt(1.0, "weight of this component in the total reward")
+    tasks: list[str] | None = opt(None, "apply only to samples whose `task` is listed (None: all)")
+    options: dict = opt({}, "keyword options bound to the verifier (e.g. mode, frame)")
+
+
+@dataclass
+class AlgorithmConfig:
+    name: Literal["gpg", "grpo", "dr_grpo"] = opt("gpg", "policy-gradient rule; grpo / dr_grpo are baselines")
+    adv_scale: Literal["none", "std"] = opt("none", "GPG F_norm: 1 (none) or the group's std")
+    use_alpha: bool = opt(True, "GPG: rescale by alpha = B / (B - M) for degenerate groups")
+    beta_th: float | None = opt(None, "GPG: draw prompts until this fraction of samples is in valid groups")
+    max_draws: int = opt(4, "most prompt draws per step when beta_th is set")
+    aggregation: Literal["token-mean", "seq-mean"] = opt("token-mean", "loss aggregation over tokens")
+    clip_eps: float = opt(0.2, "GRPO / Dr.GRPO ratio clip (baselines only)")
+    kl_beta: float = opt(0.04, "GRPO KL weight to the reference model (baseline only)")
+
+
+@dataclass
+class WarmupConfig:
+    steps: int = opt(0, "supervised warm-up steps before RL (0: none)")
+    lr: float = opt(1e-3, "warm-up learning rate")
+    batch_size: int = opt(16, "warm-up prompts per step")
+    random_answers: bool = opt(True, "teach the answer format with random answers (starts RL at chance)")
+
+
+@dataclass
+class TrainConfig:
+    output_dir: str = opt("runs/demo", "where logs, checkpoints and the final model go")
+    seed: int = opt(0, "seed for data order, sampling and initialisation")
+    steps: int = opt(100, "optimizer steps")
+    prompts_per_step: int = opt(16, "prompts per step over all ranks (each sampled G times)")
+    micro_batch_size: int = opt(32, "sequences per forward/backward in the update")
+    lr: float = opt(1e-4, "peak learning rate (AdamW)")
+    weight_decay: float = opt(0.0, "AdamW weight decay")
+    adam_betas: list[float] = opt([0.9, 0.999], "AdamW betas")
+    warmup_steps: int = opt(0, "linear learning-rate warm-up steps")
+    lr_schedule: Literal["constant", "linear", "cosine"] = opt("constant", "decay after warm-up")
+    max_grad_norm: float = opt(1.0, "gradient-norm clip (0: off)")
+    log_every: int = opt(1, "log every N steps")
+    save_every: int = opt(0, "save a checkpoint every N steps (0: only at the end)")
+    eval_every: int = opt(0, "evaluate on data.test every N steps (0: before and after only)")
+    eval_limit: int | None = opt(None, "evaluate on at most this many test rows")
+    tensorboard: bool = opt(True, "write TensorBoard event files")
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig, metadata={"help": "the policy"})
+    data: DataConfig = field(default_factory=DataConfig, metadata={"help": "training data"})
+    rollout: RolloutConfig = field(default_factory=RolloutConfig, metadata={"help": "sampling"})
+    rewards: list[RewardSpec] = field(default_factory=list, metadata={"help": "reward components"})
+    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig, metadata={"help": "GPG settings"})
+    warmup: WarmupConfig = field(default_factory=WarmupConfig, metadata={"help": "SFT warm-up"})
+    train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "optimisation"})
+
+    def __post_init__(self):
+        g = self.rollout.num_generations
+        if g < 2:
+            raise ValueError(f"rollout.num_generations must be >= 2 (group statistics), got {g}")
+        if self.algorithm.beta_th is not None and not 0.0 < self.algorithm.beta_th <= 1.0:
+            raise ValueError(f"algorithm.beta_th must be in (0, 1], got {self.algorithm.beta_th}")
+        if self.train.prompts_per_step < 1 or self.train.micro_batch_size < 1:
+            raise ValueError("train.prompts_per_step and train.micro_batch_size must be >= 1")
