@@ -1,0 +1,191 @@
+"""MathVista testmini, scored by rules instead of the official GPT extractor.
+
+Normalisation follows the official scorer (lupantech/MathVista, evaluation/calculate_score.py,
+``normalize_extracted_answer``) with its known faults fixed:
+- multiple choice: a choice letter maps to its choice text, other text to the closest choice by
+  edit distance; an empty extraction is wrong instead of being mapped to some choice; a
+  response that *is* a choice text is taken as that text first, so pid 168's choice "(b)" is
+  not re-read as letter B (the official ``\\(([a-zA-Z])\\)`` rule does that);
+- integer: ``int(float(x))``;
+- float: rounded to the record's ``precision``, which the Hugging Face copy gives as ``1.0``:
+  ``round(x, 1.0)`` raises, which is why lmms-eval scores all 40 float items wrong (issue 4);
+- list: compared as a list of numbers (the release stores the answer as a JSON list, the hub
+  copy as a string; VLMEvalKit compares a list to a string and scores both items wrong).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from gpg_vl.eval.benchmarks.base import MISSING, Benchmark, ItemScore, register
+from gpg_vl.eval.loading import load_records, read_json_records
+from gpg_vl.eval.responses import answer_span, edit_distance
+from gpg_vl.verifiers.parsing import find_numbers, parse_choice_letter, parse_number
+
+HUB_ID = "AI4Math/MathVista"
+MAX_DISTANCE_CHARS = 2000
+METADATA_KEYS = ("task", "skills", "grade", "language", "source", "category", "context")
+
+
+def _precision(record: dict) -> int:
+    """Decimal places of a float answer: the record's precision (1, 1.0, "2"), else the answer's."""
+    value = record.get("precision")
+    if value is not None:
+        return int(float(value))
+    text = str(record.get("answer", ""))
+    return len(text.split(".", 1)[1]) if "." in text else 0
+
+
+def _number_list(value) -> list[float] | None:
+    """A list answer as numbers: a JSON list, or text such as "[2014, 2016]" / "2014, 2016"."""
+    if isinstance(value, (list, tuple)):
+        items = list(value)
+    elif isinstance(value, str):
+        inner = value.strip().strip("$").strip()
+        if inner[:1] in "[(" and inner[-1:] in "])":
+            inner = inner[1:-1]
+        items = [p for p in re.split(r"[,;]\s*|\s+", inner) if p]
+    else:
+        return None
+    numbers = [parse_number(v) for v in items]
+    return None if not numbers or any(n is None for n in numbers) else numbers
+
+
+def _choice_text(text: str, choices: list[str]) -> str | None:
+    """The choice that ``text`` is, up to surrounding space, quotes and a final period."""
+    candidates = {text, text.strip().rstrip(".").strip(), text.strip().strip("\"'`*").strip()}
+    for choice in choices:
+        if choice in candidates or choice.strip() in candidates:
+            return choice
+    return None
+
+
+def normalize_choice(extracted: str, choices: list[str]) -> str | None:
+    """Official multiple-choice normalisation: exact choice, else letter, else closest text."""
+    if not extracted:
+        return None  # the official scorer would map "" to the closest (shortest) choice
+    exact = _choice_text(extracted, choices)
+    if exact is not None:
+        return exact
+    letter = parse_choice_letter(extracted, len(choices))
+    if letter is not None:
+        return choices[ord(letter) - ord("A")]
+    text = extracted[:MAX_DISTANCE_CHARS]  # bounded work on hostile output
+    return min(choices, key=lambda choice: edit_distance(text, choice))
+
+
+class MathVista(Benchmark):
+    name = "mathvista"
+    id_field = "pid"
+    required_fields = ("pid", "question_type", "answer_type", "answer")
+    breakdown_keys = ("question_type", "answer_type") + METADATA_KEYS
+    default_split = "testmini"
+    default_template = "{problem}"
+    image_field = "image"
+    description = "MathVista testmini (rule-based extraction, official normalisation)"
+
+    # -- data -------------------------------------------------------------------------------
+    def load(self, data: str, split: str | None = None) -> list[dict]:
+        """Release JSON (``testmini.json`` + its query file), a folder holding it, or the hub."""
+        split = split or self.default_split
+        path = Path(data)
+        if path.is_dir():
+            for candidate in (path / f"{split}.json", path / "data" / f"{split}.json"):
+                if candidate.is_file():
+                    path = candidate
+                    break
+        if path.is_file() and path.suffix == ".json":
+            records = read_json_records(path)
+            return _attach_queries(records, path.parent, path.stem)
+        return load_records(data, split)
+
+    def problem(self, record: dict) -> str:
+        """The official prompt ("query") when present, else the question with its choices."""
+        if record.get("query"):
+            return str(record["query"])
+        text = str(record["question"])
+        if record.get("choices"):
+            letters = [f"({chr(65 + i)}) {c}" for i, c in enumerate(record["choices"])]
+            text += "\nChoices:\n" + "\n".join(letters)
+        return text
+
+    def image_refs(self, record: dict, root: Path | None) -> list:
+        if record.get("decoded_image") is not None:
+            return [record["decoded_image"]]
+        return super().image_refs(record, root)
+
+    # -- scoring ----------------------------------------------------------------------------
+    def missing_fields(self, record: dict) -> list[str]:
+        missing = super().missing_fields(record)
+        if record.get("question_type") == "multi_choice" and not record.get("choices"):
+            missing.append("choices")
+        return missing
+
+    def score(self, record: dict, response: str, **options) -> ItemScore:
+        span = answer_span(response)
+        text = span if span is not None else (response or "").strip()
+        if record["question_type"] == "multi_choice":
+            return self._score_choice(record, text)
+        answer_type = record["answer_type"]
+        if answer_type == "list":
+            pred = _number_list(text)
+            if pred is None:  # free text: the last bracketed list in it
+                lists = re.findall(r"\[[^\[\]]*\]", text)
+                pred = _number_list(lists[-1]) if lists else None
+            gold = _number_list(record["answer"])
+            return ItemScore(text or None, pred, pred is not None and pred == gold)
+        number = parse_number(text)
+        if number is None:
+            numbers = find_numbers(text)
+            number = numbers[-1] if numbers else None
+        pred = _normalize_number(number, answer_type, record)
+        gold = _normalize_number(parse_number(str(record["answer"])), answer_type, record)
+        return ItemScore(number, pred, pred is not None and pred == gold)
+
+    def _score_choice(self, record: dict, text: str) -> ItemScore:
+        choices = [str(c) for c in record["choices"]]
+        pred = normalize_choice(text, choices)
+        return ItemScore(text or None, pred, pred is not None and pred == str(record["answer"]))
+
+    def groups(self, record: dict) -> dict[str, list[str]]:
+        meta = record.get("metadata") or {}
+        out = {}
+        for key in self.breakdown_keys:
+            value = record.get(key, meta.get(key))
+            if value is None:
+                out[key] = [MISSING]
+            elif isinstance(value, (list, tuple)):
+                out[key] = [str(v) for v in value] or [MISSING]
+            else:
+                out[key] = [str(value)]
+        return out
+
+
+def _normalize_number(number: float | None, answer_type: str, record: dict) -> str | None:
+    """``int(float(x))`` for integers, ``round(x, precision)`` for floats, as strings."""
+    if number is None or number != number or number in (float("inf"), float("-inf")):
+        return None
+    if answer_type == "integer":
+        return str(int(number))
+    if answer_type == "float":
+        value = round(number, _precision(record))
+        return str(value + 0.0)  # -0.0 -> 0.0
+    return str(number)
+
+
+def _attach_queries(records: list[dict], folder: Path, stem: str) -> list[dict]:
+    """Add the official prompt from ``query_<split>.json`` / ``query.json`` beside the release."""
+    for name in (f"query_{stem}.json", "query.json"):
+        path = folder / name
+        if path.is_file():
+            import json
+
+            queries = json.loads(path.read_text(encoding="utf-8"))
+            for record in records:
+                if "query" not in record and str(record.get("pid")) in queries:
+                    record["query"] = queries[str(record["pid"])]
+            break
+    return records
+
+
+register(MathVista())

@@ -1,0 +1,151 @@
+"""MathVista scoring on all 1,000 real testmini records."""
+from __future__ import annotations
+
+import copy
+import json
+from collections import Counter
+
+import pytest
+
+from gpg_vl.eval.benchmarks import get_benchmark
+from gpg_vl.eval.scoring import score_predictions
+
+BENCH = get_benchmark("mathvista")
+
+
+def right_forms(record: dict) -> list[str]:
+    """The record's own answer in the common forms a model writes it."""
+    a = str(record["answer"])
+    forms = [a, f"<think>Reasoning.</think> <answer>{a}</answer>", f"So we get \\boxed{{{a}}}.",
+             f"Let me think.\nThe answer is {a}.", f"<answer>\\boxed{{{a}}}</answer>"]
+    if record["question_type"] == "multi_choice":
+        letter = chr(ord("A") + record["choices"].index(record["answer"]))
+        forms += [letter, f"({letter})", f"<answer>{letter}</answer>", f"The answer is {letter}.",
+                  f"\\boxed{{{letter}}}", f"<answer>({letter}) {a}</answer>"]
+    return forms
+
+
+def wrong_forms(record: dict) -> list[str]:
+    """A wrong value in the same forms: another choice, answer + 1, the last unit changed."""
+    a, kind = record["answer"], record["answer_type"]
+    if record["question_type"] == "multi_choice":
+        index = next(i for i, c in enumerate(record["choices"]) if c != a)
+        letter, text = chr(ord("A") + index), record["choices"][index]
+        return [text, letter, f"<answer>{letter}</answer>", f"The answer is {text}.",
+                f"\\boxed{{{letter}}}"]
+    if kind == "list":
+        values = json.loads(a)
+        values[-1] += 1
+        wrong = str(values)
+    elif kind == "integer":
+        wrong = str(int(a) + 1)
+    else:
+        places = int(record["precision"])
+        wrong = f"{float(a) + 10 ** -places:.{places}f}"
+    return [wrong, f"<answer>{wrong}</answer>", f"\\boxed{{{wrong}}}", f"The answer is {wrong}."]
+
+
+def _failures(records, forms, expect: bool):
+    preds = [dict(r, response=f) for r in records for f in forms(r)]
+    rows, _ = score_predictions(BENCH, preds)
+    return [(p["pid"], p["response"], r["prediction"]) for p, r in zip(preds, rows)
+            if r["correct"] is not expect]
+
+
+def test_every_record_scores_its_own_answer_correct(mathvista_records):
+    assert len(mathvista_records) == 1000
+    assert _failures(mathvista_records, right_forms, expect=True) == []
+
+
+def test_every_record_scores_a_wrong_value_wrong(mathvista_records):
+    assert _failures(mathvista_records, wrong_forms, expect=False) == []
+
+
+def hub_copy(records):
+    """As ``AI4Math/MathVista`` serves them: precision as a float (1.0), query inline."""
+    out = copy.deepcopy(records)
+    for r in out:
+        if r["precision"] is not None:
+            r["precision"] = float(r["precision"])
+    return out
+
+
+def test_hub_float_precision_still_scores_all_float_items(mathvista_records):
+    floats = [r for r in hub_copy(mathvista_records) if r["answer_type"] == "float"]
+    assert len(floats) == 40 and all(isinstance(r["precision"], float) for r in floats)
+    assert _failures(floats, right_forms, expect=True) == []
+    # the rounding is the record's: 1.24 -> 1.2 for pid 1 (precision 1)
+    rows, _ = score_predictions(BENCH, [dict(floats[0], response="<answer>1.24</answer>")])
+    assert rows[0]["correct"] and rows[0]["prediction"] == "1.2"
+
+
+def test_list_answers_compare_as_numbers(mathvista_records):
+    lists = [r for r in mathvista_records if r["answer_type"] == "list"]
+    assert [r["pid"] for r in lists] == ["225", "506"]
+    rows, _ = score_predictions(BENCH, [
+        dict(lists[1], response="<answer>[2014,2016]</answer>"),
+        dict(lists[1], response="The peak is between 2014 and 2016: [2014, 2016]"),
+        dict(lists[1], response="<answer>[2016, 2014]</answer>"),
+    ])
+    assert [r["correct"] for r in rows] == [True, True, False]
+
+
+@pytest.mark.parametrize("response, correct", [
+    ("(b)", True),  # the choice text "(b)" is choice E, not letter B
+    ("E", True),
+    ("(B)", False),  # letter B is the choice "(a)"
+    ("", False),
+    ("<answer></answer>", False),  # an empty extraction is never mapped to a choice
+])
+def test_choice_text_before_letter(mathvista_records, response, correct):
+    record = next(r for r in mathvista_records if r["pid"] == "168")
+    assert record["choices"] == ["(c)", "(a)", "(e)", "(d)", "(b)"] and record["answer"] == "(b)"
+    rows, _ = score_predictions(BENCH, [dict(record, response=response)])
+    assert rows[0]["correct"] is correct
+
+
+def test_closest_choice_by_edit_distance(mathvista_records):
+    record = next(r for r in mathvista_records if r["pid"] == "46")
+    answer = record["answer"]
+    rows, _ = score_predictions(BENCH, [dict(record, response=f"<answer>{answer[:-3]}</answer>")])
+    assert rows[0]["prediction"] == answer and rows[0]["correct"]
+
+
+def test_summary_counts_match_the_records(mathvista_records):
+    preds = [dict(r, response=str(r["answer"])) for r in mathvista_records]
+    rows, summary = score_predictions(BENCH, preds)
+    assert summary["count"] == 1000 and summary["overall"] == 1.0
+    assert len(rows) == 1000 and [r["pid"] for r in rows] == [r["pid"] for r in mathvista_records]
+    b = summary["breakdowns"]
+    assert {k: v["count"] for k, v in b["question_type"].items()} == {
+        "free_form": 460, "multi_choice": 540}
+    assert {k: v["count"] for k, v in b["answer_type"].items()} == {
+        "float": 40, "integer": 418, "list": 2, "text": 540}
+    for key in ("task", "grade", "language", "source", "category", "context"):
+        expected = Counter(r["metadata"][key] for r in mathvista_records)
+        assert {k: v["count"] for k, v in b[key].items()} == dict(expected), key
+    skills = Counter(s for r in mathvista_records for s in r["metadata"]["skills"])
+    assert {k: v["count"] for k, v in b["skills"].items()} == dict(skills)
+    assert sum(v["count"] for v in b["skills"].values()) > 1000  # an item counts per skill
+    assert summary["missing_fields"]["count"] == 0
+
+
+def test_missing_field_is_reported_by_pid_and_scored_wrong(mathvista_records):
+    preds = [dict(r, response=str(r["answer"])) for r in mathvista_records[:10]]
+    del preds[3]["answer"]
+    preds[5]["choices"] = None if preds[5]["question_type"] == "multi_choice" else preds[5]["choices"]
+    del preds[7]["response"]
+    rows, summary = score_predictions(BENCH, preds)
+    assert summary["count"] == 10 and len(rows) == 10
+    flagged = {item["id"]: item["fields"] for item in summary["missing_fields"]["items"]}
+    assert flagged[preds[3]["pid"]] == ["answer"]
+    assert flagged[preds[7]["pid"]] == ["response"]
+    assert summary["missing_fields"]["count"] == len(flagged)
+    assert summary["correct"] == 10 - len(flagged)
+    assert all(not r["correct"] for r in rows if r["pid"] in flagged)
+
+
+def test_loads_queries_from_the_release_folder(mathvista_file):
+    records = BENCH.load(str(mathvista_file.parent))
+    assert len(records) == 1000 and all(r["query"] for r in records)
+    assert BENCH.problem(records[0]).startswith("Hint: Please answer the question requiring a float")
