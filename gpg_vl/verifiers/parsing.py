@@ -66,6 +66,22 @@ def extract_answer_block(text: str) -> str | None:
     return text[tags[0].end():tags[1].start()].strip()
 
 
+ANSWER_SOURCES = ("block", "whole")
+
+
+def select_answer(text: str, answer_source: str = "block") -> str | None:
+    """The text an accuracy verifier judges: the single answer block, or the whole completion.
+
+    ``block`` (default): :func:`extract_answer_block` (None without exactly one block);
+    ``whole``: the stripped completion, for answer-only prompts that ask for no tags.
+    """
+    if answer_source == "block":
+        return extract_answer_block(text)
+    if answer_source == "whole":
+        return text.strip() if isinstance(text, str) else None
+    raise ValueError(f"answer_source must be one of {ANSWER_SOURCES}, got {answer_source!r}")
+
+
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 
 
