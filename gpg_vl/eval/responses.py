@@ -4,6 +4,7 @@ Only composition lives here; the parsing itself is ``gpg_vl.verifiers.parsing``'
 """
 from __future__ import annotations
 
+import functools
 import re
 
 from gpg_vl.verifiers.parsing import extract_answer_block, extract_answer_phrase, extract_boxed
@@ -60,3 +61,23 @@ def edit_distance(a: str, b: str) -> int:
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
         previous = current
     return previous[-1]
+
+
+@functools.lru_cache(maxsize=None)
+def _whole_answer_verifier(name: str):
+    from gpg_vl.verifiers import get_verifier
+
+    return get_verifier(name, answer_source="whole")
+
+
+def verify(name: str, answer_text: str | None, **columns) -> bool:
+    """The verdict of the shared verifier ``name`` on an already extracted answer text.
+
+    The harness finds the answer (``answer_span``); the verifier judges it as the whole
+    completion (``answer_source="whole"``), so training reward and evaluation agree.
+    """
+    if not answer_text:
+        return False
+    verifier = _whole_answer_verifier(name)
+    reward = verifier(None, [answer_text], **{k: [v] for k, v in columns.items()})[0]
+    return reward is not None and reward >= 1.0

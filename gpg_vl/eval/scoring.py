@@ -29,6 +29,7 @@ def score_one(bench: Benchmark, record: dict, index: int, **options) -> dict:
     """The scored row of one prediction: id, answer, extraction, prediction, verdict, status."""
     row = {bench.id_field: record_id(bench, record, index)}
     missing = bench.missing_fields(record)
+    missing += [f for f in record.get("eval_missing_fields") or [] if f not in missing]
     response = record.get("response")
     if not isinstance(response, str):
         missing.append("response")
@@ -90,7 +91,7 @@ def summarize(bench: Benchmark, records: list[dict], rows: list[dict]) -> dict:
                         "items": [{"id": r[bench.id_field], "error": r["status"]}
                                   for r in rows if r["status"].startswith("bad_record")]},
         "duplicate_ids": sum(c - 1 for c in ids.values() if c > 1),
-        "metrics": bench.metrics(rows),
+        "metrics": bench.metrics(records, rows),
         "breakdowns": {key: dict(sorted(table.items())) for key, table in breakdowns.items()},
     }
 

@@ -9,7 +9,7 @@ A benchmark module subclasses :class:`Benchmark` and registers an instance with
 - ``score(record, response, **options)``: extraction, normalisation and the verdict,
 - ``groups(record)``: the breakdown values an item counts under (an item may count under
   several values of one key, e.g. MathVista skills),
-- ``metrics(rows, records)``: benchmark-level numbers beyond accuracy (CV-Bench's official
+- ``metrics(records, rows)``: benchmark-level numbers beyond accuracy (CV-Bench's official
   overall, grounding mean/cumulative IoU).
 """
 from __future__ import annotations
@@ -76,7 +76,7 @@ class Benchmark:
     def groups(self, record: dict) -> dict[str, list[str]]:
         return {key: [str(record.get(key, MISSING))] for key in self.breakdown_keys}
 
-    def metrics(self, rows: list[dict]) -> dict:
+    def metrics(self, records: list[dict], rows: list[dict]) -> dict:
         return {}
 
 

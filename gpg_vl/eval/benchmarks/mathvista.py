@@ -119,6 +119,8 @@ class MathVista(Benchmark):
         missing = super().missing_fields(record)
         if record.get("question_type") == "multi_choice" and not record.get("choices"):
             missing.append("choices")
+        if not record.get("query") and record.get("question") is None:
+            missing.append("question")
         return missing
 
     def score(self, record: dict, response: str, **options) -> ItemScore:

@@ -1,0 +1,78 @@
+"""Fine-grained classification, as Visual-RFT's few-shot sets (Flowers102, Pets37,
+FGVC-Aircraft, Cars196): rows ``{image, problem, solution}`` with ``solution`` the label, often
+wrapped as ``<answer>label</answer>``.
+
+Judged by the shared ``classification`` verifier: normalised exact label match (Visual-RFT's
+own check is a two-way substring test that credits an empty answer). Accuracy per dataset: the
+``dataset`` column, or, when rows lack it, the name of the file or hub id they came from.
+Several datasets load at once from a comma-separated ``--data``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from gpg_vl.eval.benchmarks.base import Benchmark, ItemScore, register
+from gpg_vl.eval.loading import load_records
+from gpg_vl.eval.responses import answer_span, verify
+from gpg_vl.verifiers.parsing import extract_answer_block, normalize_label
+
+# Dataset names Visual-RFT's files and hub ids carry, most specific first.
+DATASET_NAMES = (("aircraft", "fgvc_aircraft"), ("flower", "flowers102"), ("pet", "pets37"),
+                 ("car", "cars196"))
+
+
+def dataset_name(data: str) -> str:
+    stem = Path(data.rstrip("/")).name.lower()
+    for key, name in DATASET_NAMES:
+        if key in stem:
+            return name
+    return Path(stem).stem
+
+
+class Classification(Benchmark):
+    name = "classification"
+    id_field = "id"
+    required_fields = ("solution",)
+    breakdown_keys = ("dataset",)
+    answer_field = "solution"
+    image_field = "image"
+    description = "Fine-grained classification (normalised exact label match)"
+
+    def load(self, data: str, split: str | None = None) -> list[dict]:
+        records = []
+        for part in [p.strip() for p in data.split(",") if p.strip()]:
+            rows = load_records(part, split or self.default_split)
+            name = dataset_name(part)
+            for i, row in enumerate(rows):
+                row.setdefault("dataset", name)
+                row.setdefault("id", f"{row['dataset']}/{i}")
+            records += rows
+        return records
+
+    def problem(self, record: dict) -> str:
+        return str(record.get("problem") or record["question"])
+
+    def image_refs(self, record: dict, root: Path | None) -> list:
+        if record.get("image") is None and record.get("image_path") is not None:
+            return super().image_refs({"image": record["image_path"]}, root)
+        return super().image_refs(record, root)
+
+    def gold(self, record: dict):
+        return label_of(record.get("solution"))
+
+    def score(self, record: dict, response: str, **options) -> ItemScore:
+        span = answer_span(response)
+        text = span if span is not None else (response or "").strip()
+        correct = verify("classification", text, answer=label_of(record["solution"]))
+        return ItemScore(text or None, normalize_label(text) or None, correct)
+
+
+def label_of(solution) -> str | None:
+    """The label of a ``solution`` field: the ``<answer>`` block's content, else the text."""
+    if solution is None:
+        return None
+    block = extract_answer_block(str(solution))
+    return block if block is not None else str(solution).strip()
+
+
+register(Classification())

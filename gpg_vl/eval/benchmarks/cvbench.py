@@ -1,0 +1,75 @@
+"""CV-Bench (nyu-visionx/CV-Bench): 2-D and 3-D vision-centric multiple choice.
+
+The answer is an option letter ``(A)``; a response may name the letter or the option text and is
+judged by the shared ``choice`` verifier. Accuracy per task (Count, Relation, Depth, Distance)
+and per source, and the benchmark's official overall (its README):
+``((acc ADE20K + acc COCO) / 2 + acc Omni3D) / 2``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from gpg_vl.eval.benchmarks.base import Benchmark, ItemScore, register
+from gpg_vl.eval.loading import load_records, read_json_records
+from gpg_vl.eval.responses import answer_span, verify
+from gpg_vl.verifiers.choice import matching_letters
+from gpg_vl.verifiers.parsing import parse_choice_letter
+
+HUB_ID = "nyu-visionx/CV-Bench"
+
+
+def source_accuracy(records: list[dict], rows: list[dict], source: str) -> float | None:
+    hits = [row["correct"] for record, row in zip(records, rows) if record.get("source") == source]
+    return sum(hits) / len(hits) if hits else None
+
+
+class CVBench(Benchmark):
+    name = "cvbench"
+    id_field = "idx"
+    required_fields = ("answer", "choices")
+    breakdown_keys = ("task", "source", "type")
+    default_split = "test"
+    image_field = "image"
+    description = "CV-Bench (choice extraction; official overall = ((ADE20K + COCO) / 2 + Omni3D) / 2)"
+
+    def load(self, data: str, split: str | None = None) -> list[dict]:
+        """The hub dataset, or a release folder of ``test_*.jsonl`` files beside ``img/``."""
+        path = Path(data)
+        if path.is_dir():
+            files = sorted(path.glob("*.jsonl"))
+            if files:
+                return [r for f in files for r in read_json_records(f)]
+        return load_records(data, split or self.default_split)
+
+    def problem(self, record: dict) -> str:
+        if record.get("prompt"):
+            return str(record["prompt"])
+        options = "\n".join(f"({chr(65 + i)}) {c}" for i, c in enumerate(record["choices"]))
+        return f"{record['question']}\n{options}"
+
+    def image_refs(self, record: dict, root: Path | None) -> list:
+        image = record.get("image")
+        if image is not None and not isinstance(image, str):
+            return super().image_refs(record, root)
+        return super().image_refs({"image": image or record.get("filename")}, root)
+
+    def score(self, record: dict, response: str, **options) -> ItemScore:
+        span = answer_span(response)
+        text = span if span is not None else (response or "").strip()
+        choices = [str(c) for c in record["choices"]]
+        correct = verify("choice", text, answer=str(record["answer"]), choices=choices)
+        letter = parse_choice_letter(text, len(choices))
+        named = matching_letters(text, choices) if letter is None else set()
+        letter = letter or (named.pop() if len(named) == 1 else None)
+        return ItemScore(text or None, f"({letter})" if letter else None, correct)
+
+    def metrics(self, records: list[dict], rows: list[dict]) -> dict:
+        accs = {s: source_accuracy(records, rows, s) for s in ("ADE20K", "COCO", "Omni3D")}
+        if any(a is None for a in accs.values()):
+            return {}  # the official overall needs all three sources
+        acc_2d = (accs["ADE20K"] + accs["COCO"]) / 2
+        return {"accuracy_2d": acc_2d, "accuracy_3d": accs["Omni3D"],
+                "official_overall": (acc_2d + accs["Omni3D"]) / 2}
+
+
+register(CVBench())

@@ -1,0 +1,114 @@
+"""``gpg-vl eval``: judge a checkpoint on a benchmark; ``gpg-vl eval score``: score predictions.
+
+    gpg-vl eval --benchmark mathvista --model PATH_OR_HUB_ID --data PATH_OR_HUB_ID --out DIR
+    gpg-vl eval score --benchmark mathvista --predictions FILE --out DIR
+
+The first generates greedily in batches (resuming from ``DIR/predictions.jsonl``), then scores;
+the second scores prediction lines (benchmark record + ``"response"``) made anywhere. Both write
+``DIR/scored.jsonl``, ``DIR/summary.json`` and ``DIR/report.md``. The main ``gpg-vl`` command
+calls :func:`add_arguments` on its ``eval`` parser and dispatches to :func:`run`.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from gpg_vl.eval.benchmarks import BENCHMARKS, get_benchmark
+from gpg_vl.eval.loading import read_jsonl
+from gpg_vl.eval.scoring import score_predictions, write_outputs
+from gpg_vl.families import BOX_FRAMES
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("eval_action", nargs="?", choices=["score"], metavar="score",
+                        help="'score': score an existing predictions file (no model)")
+    parser.add_argument("--benchmark", required=True, help=f"one of {sorted(BENCHMARKS)}")
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--predictions", type=Path,
+                        help="(score) JSON-lines file: benchmark record + \"response\" per line")
+    parser.add_argument("--model", help="checkpoint folder or hub id")
+    parser.add_argument("--data", help="benchmark data: hub id, release folder or file "
+                                       "(classification: several, comma-separated)")
+    parser.add_argument("--split", help="dataset split (default: the benchmark's)")
+    parser.add_argument("--prompt-template",
+                        help="prompt text; {problem} is the benchmark's question, and any record "
+                             "field may be named (default: the benchmark's)")
+    parser.add_argument("--system-prompt", help="system message (default: none)")
+    parser.add_argument("--max-new-tokens", type=int, default=1024)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--min-pixels", type=int, help="processor minimum pixels per image")
+    parser.add_argument("--max-pixels", type=int, help="processor maximum pixels per image")
+    parser.add_argument("--dtype", default="auto", help="auto | bfloat16 | float16 | float32")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    parser.add_argument("--limit", type=int, help="only the first N records")
+    parser.add_argument("--box-frame", choices=BOX_FRAMES,
+                        help="grounding: the frame predicted boxes are written in (default: the "
+                             "model family's; for 'score', as recorded in the predictions)")
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"gpg-vl eval: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _print_result(out: Path, summary: dict) -> None:
+    print(f"{summary['benchmark']}: overall {100 * summary['overall']:.2f}% "
+          f"({summary['correct']}/{summary['count']}); "
+          f"missing fields {summary['missing_fields']['count']}, empty "
+          f"{summary['empty_responses']}, truncated {summary['truncated_responses']}")
+    for key, value in summary["metrics"].items():
+        print(f"  {key}: {value:.4f}" if isinstance(value, float) else f"  {key}: {value}")
+    print(f"wrote {out / 'scored.jsonl'}, {out / 'summary.json'}, {out / 'report.md'}")
+
+
+def score_file(bench, predictions: list[dict], out: Path, args) -> int:
+    options = {"box_frame": args.box_frame, "min_pixels": args.min_pixels,
+               "max_pixels": args.max_pixels}
+    if getattr(bench, "requires_box_frame", False) and not args.box_frame and not all(
+            p.get("box_frame") for p in predictions):
+        return _fail(f"{bench.name} needs --box-frame ({' | '.join(BOX_FRAMES)}): the frame the "
+                     "model wrote its boxes in (Qwen2-VL: qwen2_vl, Qwen2.5-VL: qwen2_5_vl)")
+    rows, summary = score_predictions(bench, predictions, **options)
+    write_outputs(out, bench, rows, summary)
+    _print_result(out, summary)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``gpg-vl eval`` (generate, then score) or ``gpg-vl eval score``; the exit status."""
+    try:
+        bench = get_benchmark(args.benchmark)
+    except ValueError as err:
+        return _fail(str(err))
+    out = Path(args.out)
+    if args.eval_action == "score":
+        if args.predictions is None:
+            return _fail("'eval score' needs --predictions FILE")
+        if not Path(args.predictions).is_file():
+            return _fail(f"predictions file not found: {args.predictions}")
+        try:
+            predictions = read_jsonl(args.predictions)
+        except ValueError as err:
+            return _fail(str(err))
+        return score_file(bench, predictions, out, args)
+    if not args.model or not args.data:
+        return _fail("'eval' needs --model and --data (or use 'eval score --predictions FILE')")
+    from gpg_vl.eval.runner import EvalError, generate_predictions
+
+    try:
+        predictions = generate_predictions(bench, args)
+    except EvalError as err:
+        return _fail(str(err))
+    return score_file(bench, predictions, out, args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = add_arguments(argparse.ArgumentParser(prog="gpg-vl eval", description=__doc__,
+                                                   formatter_class=argparse.RawDescriptionHelpFormatter))
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,157 @@
+"""Batched greedy generation for ``gpg-vl eval``, resumable after a crash.
+
+Phases: load records -> check every image exists (stop naming the path before any generation)
+-> skip records already in ``DIR/predictions.jsonl`` -> load the model -> generate batch by
+batch, appending each finished batch to ``predictions.jsonl`` (flushed) -> return the
+predictions of this run's records, in record order, for scoring.
+
+A prediction line is the record (decoded images dropped) plus ``response``, ``truncated`` (no
+end token within ``--max-new-tokens``), the ``box_frame`` of the model family and the pixel
+limits used (grounding maps boxes back with them), and ``image_size`` for grounding.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from gpg_vl.eval.benchmarks.base import Benchmark
+from gpg_vl.eval.loading import jsonable, read_jsonl, write_jsonl
+from gpg_vl.eval.scoring import record_id
+
+PREDICTIONS = "predictions.jsonl"
+
+
+class EvalError(Exception):
+    """A problem that stops ``gpg-vl eval`` before generation, with a message for the user."""
+
+
+def _key(value) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def data_root(data: str) -> Path | None:
+    """The folder relative image paths are resolved against: the data folder or file's folder."""
+    path = Path(data.split(",")[0])
+    if path.is_dir():
+        return path
+    return path.parent if path.is_file() else None
+
+
+def fill_prompt(bench: Benchmark, record: dict, template: str) -> str:
+    """The template with ``{problem}`` (the benchmark's question) and the record's fields."""
+    fields = {k: v for k, v in record.items() if isinstance(v, (str, int, float))}
+    fields["problem"] = bench.problem(record)
+    try:
+        return template.format(**fields)
+    except (KeyError, IndexError) as err:
+        raise EvalError(f"--prompt-template names field {err} that record "
+                        f"{record_id(bench, record, 0)!r} lacks") from None
+
+
+def _problem_gap(bench: Benchmark, record: dict) -> list[str]:
+    """Fields the record lacks for scoring or for its question (then it is not generated)."""
+    missing = bench.missing_fields(record)
+    try:
+        bench.problem(record)
+    except (KeyError, TypeError, IndexError) as err:
+        missing.append(str(err.args[0]) if isinstance(err, KeyError) else "question")
+    return missing
+
+
+def prepare(bench: Benchmark, records: list[dict], root: Path | None, template: str) -> list[dict]:
+    """Per record: prompt text, images, and fields it lacks. Raises EvalError naming every
+    unreadable image, or a template field a record lacks, before any model is loaded."""
+    from gpg_vl.data.images import ImageLoadError, probe_image
+
+    items, bad_images = [], []
+    for record in records:
+        item = {"record": record, "missing": _problem_gap(bench, record), "images": [], "sizes": []}
+        refs = bench.image_refs(record, root)
+        if not refs:
+            item["missing"].append(bench.image_field)
+        if not item["missing"]:
+            item["prompt"] = fill_prompt(bench, record, template)
+        for ref in refs:
+            try:
+                item["sizes"].append(probe_image(ref))
+                item["images"].append(ref)
+            except ImageLoadError as err:
+                bad_images.append(str(err))
+        items.append(item)
+    if bad_images:
+        shown = "\n  ".join(bad_images[:20])
+        more = f"\n  ... and {len(bad_images) - 20} more" if len(bad_images) > 20 else ""
+        raise EvalError(f"{len(bad_images)} image(s) cannot be read; nothing was generated:"
+                        f"\n  {shown}{more}")
+    return items
+
+
+def _prediction(item: dict, response: str, truncated: bool, meta: dict) -> dict:
+    row = jsonable(item["record"])
+    row.update(response=response, truncated=bool(truncated), **meta)
+    if item["sizes"]:
+        row["image_size"] = list(item["sizes"][0])
+    if item["missing"]:
+        row["eval_missing_fields"] = item["missing"]
+    return row
+
+
+def load_done(path: Path, bench: Benchmark) -> dict[str, dict]:
+    """Predictions already made, by id; a torn last line (crash mid-write) is cut off."""
+    if not path.is_file():
+        return {}
+    rows = read_jsonl(path)
+    write_jsonl(path, rows)  # rewrite without the torn tail so appends start on a fresh line
+    return {_key(row.get(bench.id_field)): row for row in rows if bench.id_field in row}
+
+
+def generate_predictions(bench: Benchmark, args) -> list[dict]:
+    """Generate what is not yet in ``args.out/predictions.jsonl``; all this run's predictions."""
+    records = bench.load(args.data, args.split)[: args.limit]
+    keys = [_key(record_id(bench, r, i)) for i, r in enumerate(records)]
+    if len(set(keys)) != len(keys):
+        dup = next(k for k in keys if keys.count(k) > 1)
+        raise EvalError(f"{bench.name}: records share the id {dup} ({bench.id_field}); "
+                        "resuming needs unique ids")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / PREDICTIONS
+    done = load_done(path, bench)
+    template = args.prompt_template or bench.default_template
+    pending = [(k, r) for k, r in zip(keys, records) if k not in done]
+    items = prepare(bench, [r for _, r in pending], data_root(args.data), template)
+    if items:
+        _generate(items, path, args)
+        done = load_done(path, bench)
+    return [done[k] for k in keys]
+
+
+def _generate(items: list[dict], path: Path, args) -> None:
+    """Load the model and append every item's prediction, batch by batch."""
+    import torch
+    from tqdm import tqdm
+
+    from gpg_vl.models import load_policy
+    from gpg_vl.processing import encode_prompts
+    from gpg_vl.rollout import generate
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model, processor, family = load_policy(args.model, dtype=args.dtype, device=device,
+                                           min_pixels=args.min_pixels, max_pixels=args.max_pixels)
+    meta = {"box_frame": args.box_frame or family.box_frame, "min_pixels": args.min_pixels,
+            "max_pixels": args.max_pixels, "model": args.model}
+    skipped = [it for it in items if it["missing"]]
+    write_jsonl(path, [_prediction(it, "", False, meta) for it in skipped], mode="a")
+    runnable = [it for it in items if not it["missing"]]
+    with tqdm(total=len(runnable), unit="item", desc="generating") as bar:
+        for start in range(0, len(runnable), args.batch_size):
+            batch_items = runnable[start:start + args.batch_size]
+            samples = [{"problem": it["prompt"], "images": it["images"]} for it in batch_items]
+            batch = encode_prompts(processor, samples, system_prompt=args.system_prompt,
+                                   min_pixels=args.min_pixels, max_pixels=args.max_pixels)
+            rollout = generate(model, processor, batch, max_new_tokens=args.max_new_tokens,
+                               do_sample=False)
+            rows = [_prediction(it, text, cut, meta) for it, text, cut
+                    in zip(batch_items, rollout.texts, rollout.truncated.tolist())]
+            write_jsonl(path, rows, mode="a")
+            bar.update(len(batch_items))
