@@ -34,6 +34,7 @@ SCAN_BATCH = 256  # rows per Arrow batch while scanning
 
 
 def _looks_local(name: str) -> bool:
+    """A name that is meant as a local path: a typo there must not turn into a hub download."""
     return (name.startswith(("/", "./", "../", "~")) or Path(name).suffix.lower() in FILE_BUILDERS
             or name.count("/") > 1)
 
@@ -76,6 +77,7 @@ def apply_column_map(row: dict, column_map: dict) -> dict:
 
 
 def _check_column_map(column_map: dict) -> None:
+    """A misspelt field would silently map nothing: unknown fields are an error."""
     known = set(FIELDS) | set(OPTIONAL_FIELDS) | {"image"}
     unknown = sorted(set(column_map) - known)
     if unknown:
