@@ -84,12 +84,18 @@ def normalize_math_answer(text: str) -> str | None:
 
 
 _COMMAND = re.compile(r"\\([a-zA-Z]+)")
+_SAFE_CHARACTERS = re.compile(r"[0-9a-zA-Z \t+\-*/^()\[\]{}.,=<>!|\\']*")
 _DIGIT_RUN = re.compile(r"\d+")
 
 
 def is_safe_expression(expr: str) -> bool:
-    """Whether ``expr`` may be handed to sympy: bounded size, nesting, digits, powers, commands."""
-    if len(expr) > MAX_EXPRESSION_CHARS or "\x00" in expr:
+    """Whether ``expr`` may be handed to sympy: bounded size, nesting, digits, powers, commands.
+
+    Only ASCII math characters pass (normalisation has already turned √, π, ° into LaTeX): the
+    LaTeX grammar's parser is fast on what it has seen but slow the first time it meets an
+    unusual token sequence, and a policy has endless unusual sequences to offer.
+    """
+    if len(expr) > MAX_EXPRESSION_CHARS or not _SAFE_CHARACTERS.fullmatch(expr):
         return False
     depth = max_depth = 0
     for ch in expr:
@@ -122,10 +128,15 @@ for _name in ("math_verify.parser", "math_verify.grader"):
 
 @functools.lru_cache(maxsize=4096)
 def _sympy_values(expr: str) -> tuple:
-    """math-verify's parse of ``$expr$`` (cached: ground truths repeat every epoch)."""
+    """math-verify's LaTeX parse of ``$expr$`` (cached: ground truths repeat every epoch).
+
+    Only the LaTeX extractor: math-verify's plain-expression extractor goes through sympy's
+    ``parse_expr``, which calls ``eval`` -- never on model output (issue 3).
+    """
     import math_verify  # imported here: ~0.3 s of sympy that format-only users never pay
 
-    return tuple(math_verify.parse(f"${expr}$", parsing_timeout=None))
+    return tuple(math_verify.parse(f"${expr}$", extraction_config=[math_verify.LatexExtractionConfig()],
+                                   fallback_mode="no_fallback", parsing_timeout=None))
 
 
 def answers_equal(gold: str, pred: str) -> bool:
@@ -146,12 +157,18 @@ def answers_equal(gold: str, pred: str) -> bool:
     return bool(math_verify.verify(list(gold_values), list(pred_values), timeout_seconds=None))
 
 
+@functools.lru_cache(maxsize=1)
+def warm_up() -> None:
+    """Import math-verify and run its LaTeX parser once (~0.5 s the first time, then nothing)."""
+    answers_equal("\\frac{2\\sqrt{3}}{3}\\pi", "\\frac{2}{\\sqrt{3}}\\pi")
+
+
 def answer_expression(text: str) -> str:
     """What to compare inside an answer: its ``\\boxed{}``, its "answer is" phrase, or all of it."""
     return extract_boxed(text) or extract_answer_phrase(text) or text
 
 
-@register_scorer("math", required=("answer",), checks={
+@register_scorer("math", required=("answer",), warm_up=warm_up, checks={
     "answer_source": ANSWER_SOURCES,
     "timeout_seconds": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
 })

@@ -76,7 +76,8 @@ class ItemVerifier:
     """
 
     def __init__(self, name: str, scorer: Callable, required: tuple[str, ...] = (),
-                 checks: dict | None = None, options: dict | None = None):
+                 checks: dict | None = None, options: dict | None = None,
+                 warm_up: Callable | None = None):
         params = list(inspect.signature(scorer).parameters.values())[1:]
         self.__name__ = name  # TRL logs reward functions by __name__
         self.name = name
@@ -86,6 +87,7 @@ class ItemVerifier:
         self.required = tuple(required)
         self.checks = dict(checks or {})
         self.options = {**self.defaults, **(options or {})}
+        self.warm_up = warm_up
         self.__doc__ = scorer.__doc__
 
     def with_options(self, **options) -> "ItemVerifier":
@@ -101,7 +103,7 @@ class ItemVerifier:
             if callable(check) and not check(value):
                 raise ValueError(f"verifier {self.name!r}: invalid value {key}={value!r}")
         return ItemVerifier(self.name, self.scorer, self.required, self.checks,
-                            {**self.options, **options})
+                            {**self.options, **options}, self.warm_up)
 
     @property
     def time_limit(self) -> float:
@@ -109,6 +111,8 @@ class ItemVerifier:
 
     def __call__(self, prompts=None, completions=(), **columns) -> list[float | None]:
         n = len(completions)
+        if self.warm_up is not None and n:
+            self.warm_up()  # one-off library start-up, outside the per-item time limit
         return [self._score_item(completions[i], {c: _item_value(columns.get(c), i, n)
                                                   for c in self.columns}) for i in range(n)]
 
@@ -134,16 +138,19 @@ class ItemVerifier:
         return f"ItemVerifier({self.name!r}, options={self.options})"
 
 
-def register_scorer(name: str, *, required: tuple[str, ...] = (), checks: dict | None = None):
+def register_scorer(name: str, *, required: tuple[str, ...] = (), checks: dict | None = None,
+                    warm_up: Callable | None = None):
     """Register a per-item scorer under ``name`` (as an ItemVerifier); returns it unchanged.
 
     ``required`` names columns without which an item scores 0 with a warning; ``checks`` maps an
-    option to its allowed values (a tuple) or a predicate, checked when options are bound.
+    option to its allowed values (a tuple) or a predicate, checked when options are bound;
+    ``warm_up`` (idempotent, cheap after its first call) runs before each batch, outside the
+    per-item time limit, so a library's one-off start-up is not mistaken for a slow item.
     """
     def decorate(scorer: Callable) -> Callable:
         if name in VERIFIERS:
             raise ValueError(f"verifier {name!r} is already registered")
-        VERIFIERS[name] = ItemVerifier(name, scorer, required, checks)
+        VERIFIERS[name] = ItemVerifier(name, scorer, required, checks, warm_up=warm_up)
         return scorer
     return decorate
 
