@@ -63,7 +63,10 @@ class Classification(Benchmark):
     def score(self, record: dict, response: str, **options) -> ItemScore:
         span = answer_span(response)
         text = span if span is not None else (response or "").strip()
-        correct = verify("classification", text, answer=label_of(record["solution"]))
+        label = label_of(record["solution"])
+        if not normalize_label(label):
+            raise ValueError(f"empty label in solution {record['solution']!r}")
+        correct = verify("classification", text, answer=label)
         return ItemScore(text or None, normalize_label(text) or None, correct)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from gpg_vl.eval.benchmarks.base import Benchmark, ItemScore, register
 from gpg_vl.eval.loading import load_records, read_json_records
 from gpg_vl.eval.responses import answer_span, verify
-from gpg_vl.verifiers.choice import matching_letters
+from gpg_vl.verifiers.choice import correct_letters, matching_letters
 from gpg_vl.verifiers.parsing import parse_choice_letter
 
 HUB_ID = "nyu-visionx/CV-Bench"
@@ -57,6 +57,7 @@ class CVBench(Benchmark):
         span = answer_span(response)
         text = span if span is not None else (response or "").strip()
         choices = [str(c) for c in record["choices"]]
+        correct_letters(str(record["answer"]), choices)  # a malformed answer raises ValueError
         correct = verify("choice", text, answer=str(record["answer"]), choices=choices)
         letter = parse_choice_letter(text, len(choices))
         named = matching_letters(text, choices) if letter is None else set()

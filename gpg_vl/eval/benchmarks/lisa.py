@@ -15,17 +15,10 @@ from __future__ import annotations
 from gpg_vl.eval.benchmarks.base import Benchmark, ItemScore, register
 from gpg_vl.eval.responses import answer_span
 from gpg_vl.families import BOX_FRAMES, box_to_pixels, resized_size
+from gpg_vl.verifiers.grounding import box_area, box_iou, clip_box
 from gpg_vl.verifiers.parsing import parse_boxes
 
 IOU_THRESHOLD = 0.5
-
-
-def area(box) -> float:
-    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
-
-
-def intersection(a, b) -> float:
-    return area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
 
 
 def image_size(record: dict) -> tuple[int, int] | None:
@@ -37,11 +30,17 @@ def image_size(record: dict) -> tuple[int, int] | None:
     return None
 
 
+def gold_box(record: dict) -> list[float] | None:
+    """The ground-truth box: the first of Visual-RFT's ``boxes``, or a ``bbox`` column."""
+    boxes = record.get("boxes")
+    box = boxes[0] if boxes else record.get("bbox")
+    return [float(v) for v in box] if box else None
+
+
 class LisaGrounding(Benchmark):
     name = "lisa"
     id_field = "image_path"
-    required_fields = ("boxes",)
-    answer_field = "boxes"
+    required_fields = ()
     requires_box_frame = True
     default_template = (
         "Output the bounding box in the image corresponding to the instruction: {problem}. "
@@ -54,33 +53,35 @@ class LisaGrounding(Benchmark):
         return str(instruction[0] if isinstance(instruction, list) else instruction)
 
     def missing_fields(self, record: dict) -> list[str]:
-        missing = super().missing_fields(record)
+        missing = [] if gold_box(record) else ["boxes"]
         return missing + ([] if image_size(record) else ["image_size"])
 
     def gold(self, record: dict):
-        boxes = record.get("boxes")
-        return list(boxes[0]) if boxes else None
+        return gold_box(record)
 
     def score(self, record: dict, response: str, *, box_frame: str | None = None,
               min_pixels: int | None = None, max_pixels: int | None = None, **_) -> ItemScore:
         frame = box_frame or record.get("box_frame")
         if frame not in BOX_FRAMES:
             raise ValueError(f"box frame {frame!r}; expected one of {BOX_FRAMES}")
-        gold = [float(v) for v in record["boxes"][0]]
+        size = image_size(record)
+        gold = clip_box(gold_box(record), *size)
         span = answer_span(response)
         boxes = parse_boxes(span if span is not None else (response or ""))
         if not boxes:
-            extra = {"iou": 0.0, "intersection": 0.0, "union": area(gold)}
-            return ItemScore(None, None, False, extra)
-        size = image_size(record)
+            return ItemScore(None, None, False, {"iou": 0.0, "intersection": 0.0,
+                                                 "union": box_area(gold)})
         resized = None
         if frame == "qwen2_5_vl":
-            resized = resized_size(size, record.get("min_pixels", min_pixels),
-                                   record.get("max_pixels", max_pixels))
-        pred = box_to_pixels(boxes[0], frame, size, resized)
-        inter = intersection(pred, gold)
-        union = area(pred) + area(gold) - inter
-        iou = inter / union if union > 0 else 0.0
+            # the limits given on the command line, else those recorded at generation
+            lo = min_pixels if min_pixels is not None else record.get("min_pixels")
+            hi = max_pixels if max_pixels is not None else record.get("max_pixels")
+            resized = resized_size(size, lo, hi)
+        pred = clip_box(box_to_pixels(boxes[0], frame, size, resized), *size)
+        iou = box_iou(pred, gold)
+        inter = box_area((max(pred[0], gold[0]), max(pred[1], gold[1]),
+                          min(pred[2], gold[2]), min(pred[3], gold[3])))
+        union = box_area(pred) + box_area(gold) - inter
         extra = {"iou": iou, "intersection": inter, "union": union}
         return ItemScore(list(boxes[0]), [round(v, 2) for v in pred], iou >= IOU_THRESHOLD, extra)
 

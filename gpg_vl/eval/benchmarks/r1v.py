@@ -11,7 +11,7 @@ import math
 
 from gpg_vl.eval.benchmarks.base import Benchmark, ItemScore, register
 from gpg_vl.eval.responses import answer_span, verify
-from gpg_vl.verifiers.parsing import find_numbers
+from gpg_vl.verifiers.parsing import find_numbers, parse_number
 from gpg_vl.verifiers.math_answer import normalize_math_answer
 
 # R1-V's evaluation prompt (src/eval/test_qwen2vl_geoqa.py / test_qwen2vl_counting_superclevr.py).
@@ -28,6 +28,8 @@ class GeoQA(Benchmark):
     description = "GeoQA test (answers compared by value with the math verifier)"
 
     def score(self, record: dict, response: str, **options) -> ItemScore:
+        if normalize_math_answer(str(record["ground_truth"])) is None:
+            raise ValueError(f"ground truth {record['ground_truth']!r} is not a comparable answer")
         span = answer_span(response)
         text = span if span is not None else (response or "").strip()
         correct = verify("math", text, answer=str(record["ground_truth"]))
@@ -43,6 +45,8 @@ class SuperCLEVR(Benchmark):
     description = "SuperCLEVR counting (integer answer match)"
 
     def score(self, record: dict, response: str, **options) -> ItemScore:
+        if parse_number(record["ground_truth"]) is None:
+            raise ValueError(f"ground truth {record['ground_truth']!r} is not a number")
         span = answer_span(response)
         if span is not None:
             text = span

@@ -1,0 +1,142 @@
+"""``gpg-vl eval score`` and ``gpg-vl eval`` through :func:`gpg_vl.eval.cli.run`."""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gpg_vl.eval.cli import add_arguments, run
+
+PARSER = add_arguments(argparse.ArgumentParser(prog="gpg-vl eval"))
+
+
+def cli(*argv) -> int:
+    return run(PARSER.parse_args([str(a) for a in argv]))
+
+
+def write_jsonl(path: Path, rows) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_score_writes_the_three_outputs(tmp_path, superclevr_file, capsys):
+    rows = [json.loads(line) for line in superclevr_file.read_text().splitlines()]
+    preds = [dict(r, response=f"<answer>{r['ground_truth']}</answer>") for r in rows[:150]]
+    preds += [dict(r, response="<answer>0</answer>") for r in rows[150:]]
+    file = write_jsonl(tmp_path / "preds.jsonl", preds)
+    assert cli("score", "--benchmark", "superclevr", "--predictions", file, "--out", tmp_path / "o") == 0
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["count"] == 200 and summary["overall"] == 0.75
+    assert len((tmp_path / "o" / "scored.jsonl").read_text().splitlines()) == 200
+    assert "| overall accuracy (%) | 75.00 |" in (tmp_path / "o" / "report.md").read_text()
+    assert "overall 75.00% (150/200)" in capsys.readouterr().out
+
+
+def test_score_usage_errors(tmp_path, capsys):
+    assert cli("score", "--benchmark", "nope", "--predictions", "x", "--out", tmp_path) == 2
+    assert "unknown benchmark 'nope'" in capsys.readouterr().err
+    assert cli("score", "--benchmark", "geoqa", "--predictions", tmp_path / "none.jsonl",
+               "--out", tmp_path) == 2
+    assert "predictions file not found" in capsys.readouterr().err
+    lisa = write_jsonl(tmp_path / "lisa.jsonl", [{"image_path": "a.jpg", "boxes": [[0, 0, 9, 9]],
+                                                  "image_size": [10, 10], "response": "[0,0,9,9]"}])
+    assert cli("score", "--benchmark", "lisa", "--predictions", lisa, "--out", tmp_path) == 2
+    assert "--box-frame" in capsys.readouterr().err
+    assert cli("score", "--benchmark", "lisa", "--predictions", lisa, "--out", tmp_path,
+               "--box-frame", "pixels") == 0
+    assert cli("--benchmark", "geoqa", "--out", tmp_path) == 2
+    assert "needs --model and --data" in capsys.readouterr().err
+
+
+def test_missing_image_stops_before_generation(tmp_path, geoqa_file, capsys):
+    data = tmp_path / "geoqa.jsonl"
+    shutil.copy(geoqa_file, data)  # images are resolved beside the data file: none exist
+    out = tmp_path / "out"
+    rc = cli("--benchmark", "geoqa", "--model", tmp_path / "no-model", "--data", data,
+             "--out", out, "--limit", 3)
+    err = capsys.readouterr().err
+    assert rc == 2 and "nothing was generated" in err
+    assert str(tmp_path / "Geo170K" / "images" / "test" / "0.png") in err
+    assert not (out / "predictions.jsonl").exists()  # the model was never loaded either
+
+
+# -- end to end with the tiny model --------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    from gpg_vl.models.tiny import build_tiny
+
+    return build_tiny(tmp_path_factory.mktemp("tiny") / "qwen2_vl", family="qwen2_vl", seed=0)
+
+
+def mathvista_release(folder: Path, mathvista_file: Path, pids: list[str]) -> Path:
+    """A release folder with some records, their queries and stand-in images of the stated sizes."""
+    from PIL import Image
+
+    records = json.loads(mathvista_file.read_text())
+    queries = json.loads((mathvista_file.parent / "query_testmini.json").read_text())
+    (folder / "images").mkdir(parents=True)
+    (folder / "testmini.json").write_text(json.dumps({p: records[p] for p in pids}))
+    (folder / "query_testmini.json").write_text(json.dumps({p: queries[p] for p in pids}))
+    for p in pids:
+        meta = records[p]["metadata"]
+        Image.new("RGB", (meta["img_width"], meta["img_height"]), (200, 30, 30)).save(
+            folder / records[p]["image"])
+    return folder
+
+
+GEN = ("--max-new-tokens", 8, "--batch-size", 2, "--min-pixels", 56 * 56, "--max-pixels", 112 * 112,
+       "--device", "cpu", "--dtype", "float32")
+
+
+@pytest.mark.slow
+def test_eval_end_to_end_and_resume(tmp_path, tiny_model, mathvista_file, capsys):
+    pids = ["1", "2", "3", "4", "5"]
+    data = mathvista_release(tmp_path / "mathvista", mathvista_file, pids)
+    out = tmp_path / "out"
+    assert cli("--benchmark", "mathvista", "--model", tiny_model, "--data", data, "--out", out, *GEN) == 0
+    preds = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert [p["pid"] for p in preds] == pids
+    assert all(isinstance(p["response"], str) and p["box_frame"] == "qwen2_vl" for p in preds)
+    assert preds[0]["image_size"] == [1514, 720] and preds[0]["query"].startswith("Hint:")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["count"] == 5 and 0.0 <= summary["overall"] <= 1.0
+    assert sum(c["count"] for c in summary["breakdowns"]["question_type"].values()) == 5
+
+    # a crash after two items, mid-write of the third: those two are kept, the rest generated
+    kept = [dict(p, response=f"<answer>{p['answer']}</answer>", truncated=False) for p in preds[:2]]
+    (out / "predictions.jsonl").write_text(
+        "".join(json.dumps(p) + "\n" for p in kept) + json.dumps(preds[2])[:40])
+    assert cli("--benchmark", "mathvista", "--model", tiny_model, "--data", data, "--out", out, *GEN) == 0
+    again = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert sorted(p["pid"] for p in again) == pids and again[:2] == kept
+    scored = [json.loads(line) for line in (out / "scored.jsonl").read_text().splitlines()]
+    assert [s["pid"] for s in scored] == pids and scored[0]["correct"] and scored[1]["correct"]
+
+    # scoring alone reproduces the summary
+    assert cli("score", "--benchmark", "mathvista", "--predictions", out / "predictions.jsonl",
+               "--out", tmp_path / "rescored") == 0
+    assert json.loads((tmp_path / "rescored" / "summary.json").read_text()) == \
+        json.loads((out / "summary.json").read_text())
+
+
+@pytest.mark.slow
+def test_eval_superclevr_with_stand_in_images(tmp_path, tiny_model, superclevr_file):
+    from PIL import Image
+
+    rows = [json.loads(line) for line in superclevr_file.read_text().splitlines()][:3]
+    (tmp_path / "images").mkdir()
+    for r in rows:
+        Image.new("RGB", (480, 320), (90, 90, 90)).save(tmp_path / r["image_path"])
+    data = write_jsonl(tmp_path / "superclevr.jsonl", rows + [{"image_path": "./images/x.png",
+                                                               "question": "How many?"}])
+    Image.new("RGB", (480, 320)).save(tmp_path / "images" / "x.png")
+    out = tmp_path / "out"
+    assert cli("--benchmark", "superclevr", "--model", tiny_model, "--data", data, "--out", out,
+               "--prompt-template", "{problem} Answer with a number.", *GEN) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["count"] == 4  # the record without ground truth is reported, not dropped
+    assert summary["missing_fields"]["items"] == [{"id": "./images/x.png", "fields": ["ground_truth"]}]
