@@ -145,10 +145,27 @@ class RowMapper:
         return samples
 
 
+def _class_names(table) -> dict[str, list[str]]:
+    """ClassLabel columns -> their names: Arrow stores the index, a label answer needs the name."""
+    import datasets
+
+    return {col: feature.names for col, feature in table.features.items()
+            if isinstance(feature, datasets.ClassLabel)}
+
+
+def _with_names(row: dict, names: dict[str, list[str]]) -> dict:
+    for col, labels in names.items():
+        if isinstance(row.get(col), int) and 0 <= row[col] < len(labels):
+            row[col] = labels[row[col]]
+    return row
+
+
 def _arrow_rows(table) -> Any:
     """Rows as plain Python without decoding images (Image features stay {"bytes", "path"})."""
+    names = _class_names(table)
     for batch in table.with_format("arrow").iter(batch_size=SCAN_BATCH):
-        yield from batch.to_pylist()
+        for row in batch.to_pylist():
+            yield _with_names(row, names)
 
 
 def _check_images(sample: dict, mode, max_pixels: int) -> None:
@@ -178,6 +195,7 @@ class SampleSet(Sequence):
     def __init__(self, table, mapper: RowMapper, index: list[tuple[int, int]], source: str,
                  labels: list[str] | None = None, bad_images: BadImageCounter | None = None):
         self._rows = table.with_format("arrow")
+        self._names = _class_names(table)
         self._mapper, self._index, self.source = mapper, index, source
         self.labels = labels
         self.bad_images = bad_images or BadImageCounter()
@@ -193,7 +211,8 @@ class SampleSet(Sequence):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         row_index, k = self._index[i]
-        sample = self._mapper(self._rows[row_index].to_pylist()[0], row_index)[k]
+        row = _with_names(self._rows[row_index].to_pylist()[0], self._names)
+        sample = self._mapper(row, row_index)[k]
         if self.labels and sample.get("task") == "classification" and "labels" not in sample:
             sample["labels"] = list(self.labels)
         return sample

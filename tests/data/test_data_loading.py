@@ -174,3 +174,17 @@ def test_bad_source_names(tmp_path, cache):
     (tmp_path / "rows.txt").write_text("x")
     with pytest.raises(ValueError, match="unsupported file type '.txt'"):
         load_samples(tmp_path / "rows.txt", cache_dir=cache)
+
+
+def test_class_label_columns_give_names(folder, cache):
+    import datasets
+
+    features = datasets.Features({"image": datasets.Value("string"), "question": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=["daisy", "rose"])})
+    ds = datasets.Dataset.from_dict({"image": [str(IMAGE)] * 2, "question": ["Which flower?"] * 2,
+                                     "label": [1, 0]}, features=features)
+    ds.save_to_disk(str(folder / "cls"))
+    samples = load_samples(folder / "cls", column_map={"problem": "question", "answer": "label"},
+                           task="classification")
+    assert [s["answer"] for s in samples] == ["rose", "daisy"]  # names, not class indices
+    assert samples[0]["labels"] == ["daisy", "rose"]
