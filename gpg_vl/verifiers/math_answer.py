@@ -73,7 +73,7 @@ def normalize_math_answer(text: str) -> str | None:
     s = _TEXT_CMD.sub(r"\1", text.strip())
     for pattern, replacement in _REWRITES:
         s = pattern.sub(replacement, s)
-    s = _VARIABLE_PREFIX.sub("", s.strip())
+    s = _VARIABLE_PREFIX.sub("", s.strip()).rstrip(".").strip()
     for _ in range(3):  # "5 cm^{2}", "140°", "(√3+1)小时", "20海里" ...
         stripped = _DEGREES.sub("", _TRAILING_UNIT.sub("", s))
         if stripped == s or not stripped.strip():
@@ -163,9 +163,16 @@ def warm_up() -> None:
     answers_equal("\\frac{2\\sqrt{3}}{3}\\pi", "\\frac{2}{\\sqrt{3}}\\pi")
 
 
-def answer_expression(text: str) -> str:
-    """What to compare inside an answer: its ``\\boxed{}``, its "answer is" phrase, or all of it."""
-    return extract_boxed(text) or extract_answer_phrase(text) or text
+def answer_expression(text: str, gold: str = "") -> str:
+    """What to compare inside an answer: its ``\\boxed{}``, its "answer is" phrase, or all of it.
+
+    When the ground truth is not an equation, the right of a single "=" counts
+    ("∠CED = 140°" -> "140°"); with several ("x=3 or x=2") nothing is cut, and the hedge fails.
+    """
+    text = extract_boxed(text) or extract_answer_phrase(text) or text
+    if "=" not in gold and text.count("=") == 1:
+        text = text.rsplit("=", 1)[1]
+    return text
 
 
 @register_scorer("math", required=("answer",), warm_up=warm_up, checks={
@@ -184,5 +191,5 @@ def score_math(completion: str, answer, *, answer_source: str = "block",
     text = select_answer(completion, answer_source)
     if not text:
         return 0.0
-    pred = normalize_math_answer(answer_expression(text))
+    pred = normalize_math_answer(answer_expression(text, str(answer)))
     return 1.0 if pred is not None and answers_equal(gold, pred) else 0.0
