@@ -86,3 +86,16 @@ def test_issue_hostile_strings_within_one_second(name, case):
         assert reward == (1.0 if well_formed else 0.0), (name, case)
         assert seconds < 1.0, (name, case, seconds)
     assert warning_counts() == {}
+
+
+def test_issue_hostile_strings_within_one_second_in_a_worker_thread():
+    """No signal can interrupt a worker thread: the input bounds alone must keep the time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    reset_warning_counts()
+    jobs = [(name, text) for name in sorted(SAMPLES) for text in ISSUE_HOSTILE.values()]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        results = list(pool.map(lambda job: score(*job), jobs))
+    slow = [(name, seconds) for (name, _), (_, seconds) in zip(jobs, results) if seconds >= 1.0]
+    assert slow == []
+    assert warning_counts() == {}
