@@ -140,3 +140,34 @@ def test_eval_superclevr_with_stand_in_images(tmp_path, tiny_model, superclevr_f
     summary = json.loads((out / "summary.json").read_text())
     assert summary["count"] == 4  # the record without ground truth is reported, not dropped
     assert summary["missing_fields"]["items"] == [{"id": "./images/x.png", "fields": ["ground_truth"]}]
+
+
+def cvbench_parquet(folder: Path) -> Path:
+    """A CV-Bench-shaped parquet (images embedded, as the hub serves it) in a local folder."""
+    import datasets
+    from PIL import Image
+
+    rows = [{"idx": i, "type": t, "task": task, "source": src, "image": Image.new("RGB", (64 + i, 48)),
+             "question": "Which is closer?", "choices": ["the chair", "the lamp"],
+             "answer": "(A)", "prompt": "Which is closer?\n(A) the chair\n(B) the lamp"}
+            for i, (t, task, src) in enumerate([("2D", "Count", "ADE20K"), ("2D", "Relation", "COCO"),
+                                                ("3D", "Depth", "Omni3D")])]
+    folder.mkdir(parents=True)
+    datasets.Dataset.from_list(rows).to_parquet(str(folder / "test.parquet"))
+    return folder
+
+
+@pytest.mark.slow
+def test_eval_cvbench_from_a_local_parquet_folder(tmp_path, tiny_model):
+    from gpg_vl.eval.benchmarks import get_benchmark
+
+    data = cvbench_parquet(tmp_path / "cvbench")
+    records = get_benchmark("cvbench").load(str(data))
+    assert [r["idx"] for r in records] == [0, 1, 2] and records[0]["image"].size == (64, 48)
+    out = tmp_path / "out"
+    assert cli("--benchmark", "cvbench", "--model", tiny_model, "--data", data, "--out", out, *GEN) == 0
+    preds = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert [p["idx"] for p in preds] == [0, 1, 2] and "image" not in preds[0]  # decoded image dropped
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["count"] == 3 and set(summary["breakdowns"]["source"]) == {"ADE20K", "COCO", "Omni3D"}
+    assert set(summary["metrics"]) == {"accuracy_2d", "accuracy_3d", "official_overall"}

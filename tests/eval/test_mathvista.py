@@ -149,3 +149,16 @@ def test_loads_queries_from_the_release_folder(mathvista_file):
     records = BENCH.load(str(mathvista_file.parent))
     assert len(records) == 1000 and all(r["query"] for r in records)
     assert BENCH.problem(records[0]).startswith("Hint: Please answer the question requiring a float")
+
+
+@pytest.mark.parametrize("response, correct", [
+    ("Spiders feed on the insects...\nSo the correct option is C.", True),
+    ("Spiders feed on the insects...\nC", True),
+    ("Spiders feed on the insects...\nAdults spider population would decrease", True),
+    ("Spiders feed on the insects...\nSo the correct option is B.", False),
+])
+def test_choice_at_the_end_of_free_text(mathvista_records, response, correct):
+    record = next(r for r in mathvista_records if r["pid"] == "46")
+    assert record["choices"].index(record["answer"]) == 2  # C
+    rows, _ = score_predictions(BENCH, [dict(record, response=response)])
+    assert rows[0]["correct"] is correct

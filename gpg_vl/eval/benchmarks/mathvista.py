@@ -74,6 +74,20 @@ def normalize_choice(extracted: str, choices: list[str]) -> str | None:
     return min(choices, key=lambda choice: edit_distance(text, choice))
 
 
+def choice_in_free_text(text: str, choices: list[str]) -> str:
+    """The choice a response without a stated answer ends on (the query asks for the letter
+    "at the end"): the whole text or its last line when that is a choice or a letter form,
+    else a final capital letter ("... so the correct option is B."), else the whole text."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for candidate in (text, lines[-1] if lines else ""):
+        if _choice_text(candidate, choices) or parse_choice_letter(candidate, len(choices)):
+            return candidate
+    last = re.search(r"\b([A-Z])\W*$", lines[-1]) if lines else None
+    if last and parse_choice_letter(last.group(1), len(choices)):
+        return last.group(1)
+    return text
+
+
 class MathVista(Benchmark):
     name = "mathvista"
     id_field = "pid"
@@ -127,7 +141,10 @@ class MathVista(Benchmark):
         span = answer_span(response)
         text = span if span is not None else (response or "").strip()
         if record["question_type"] == "multi_choice":
-            return self._score_choice(record, text)
+            choices = [str(c) for c in record["choices"]]
+            extracted = text if span is not None else choice_in_free_text(text, choices)
+            pred = normalize_choice(extracted, choices)
+            return ItemScore(extracted or None, pred, pred is not None and pred == str(record["answer"]))
         answer_type = record["answer_type"]
         if answer_type == "list":
             pred = _number_list(text)
@@ -143,11 +160,6 @@ class MathVista(Benchmark):
         pred = _normalize_number(number, answer_type, record)
         gold = _normalize_number(parse_number(str(record["answer"])), answer_type, record)
         return ItemScore(number, pred, pred is not None and pred == gold)
-
-    def _score_choice(self, record: dict, text: str) -> ItemScore:
-        choices = [str(c) for c in record["choices"]]
-        pred = normalize_choice(text, choices)
-        return ItemScore(text or None, pred, pred is not None and pred == str(record["answer"]))
 
     def groups(self, record: dict) -> dict[str, list[str]]:
         meta = record.get("metadata") or {}
