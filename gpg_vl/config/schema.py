@@ -71,6 +71,7 @@ class WarmupConfig:
     lr: float = opt(1e-3, "warm-up learning rate")
     batch_size: int = opt(16, "warm-up prompts per step")
     random_answers: bool = opt(True, "teach the answer format with random answers (starts RL at chance)")
+    target_template: str = opt("<answer>{answer}</answer>", "completion the warm-up teaches")
 
 
 @dataclass

@@ -1,0 +1,108 @@
+"""The ``gpg-vl`` command: build-tiny, make-data, train, demo, verify, eval.
+
+Every subcommand turns bad input into one clear error line (exit code 2) rather than a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def cmd_build_tiny(args) -> int:
+    from gpg_vl.data.synthetic import tokenizer_corpus
+    from gpg_vl.models.tiny import build_tiny
+
+    out = build_tiny(args.out, family=args.family, seed=args.seed, corpus=tokenizer_corpus())
+    print(f"tiny {args.family} policy + processor saved to {out}")
+    return 0
+
+
+def cmd_make_data(args) -> int:
+    from gpg_vl.data.synthetic import make_synthetic
+
+    if args.kind != "synthetic":
+        raise ValueError(f"unknown data kind {args.kind!r}; available: synthetic")
+    paths = make_synthetic(args.out, seed=args.seed, n_train=args.train_per_task, n_test=args.test_per_task)
+    print(f"synthetic data: {paths['train']} and {paths['test']}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from gpg_vl.config import Config, describe, load_config
+
+    if args.describe_config:
+        print("\n".join(describe(Config)))
+        return 0
+    cfg = load_config(Config, args.config, args.overrides)
+    from gpg_vl.trainer.loop import train
+
+    train(cfg)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from gpg_vl.demo import run_demo
+
+    run_demo(args.out, config=args.config, overrides=args.overrides)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gpg-vl", description="GPG reinforcement learning for Qwen-VL models")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("build-tiny", help="build a tiny random-weight Qwen-VL policy locally")
+    p.add_argument("--family", choices=["qwen2_vl", "qwen2_5_vl"], default="qwen2_vl")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(fn=cmd_build_tiny)
+
+    p = sub.add_parser("make-data", help="write a dataset (synthetic demo tasks)")
+    p.add_argument("kind", choices=["synthetic"])
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--train-per-task", type=int, default=400)
+    p.add_argument("--test-per-task", type=int, default=50)
+    p.set_defaults(fn=cmd_make_data)
+
+    p = sub.add_parser("train", help="train with GPG from a YAML config (+ key.sub=value overrides)")
+    p.add_argument("--config", help="YAML config (configs/*.yaml)")
+    p.add_argument("--describe-config", action="store_true", help="list every config key and exit")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.lr=1e-5")
+    p.set_defaults(fn=cmd_train)
+
+    p = sub.add_parser("demo", help="the embedded demo: tiny model, synthetic tasks, before/after report")
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--config", default=None, help="demo config (default: configs/demo.yaml)")
+    p.add_argument("overrides", nargs="*")
+    p.set_defaults(fn=cmd_demo)
+
+    p = sub.add_parser("verify", help="score completions in a JSONL file with one verifier")
+    from gpg_vl.verifiers import cli as verify_cli
+    verify_cli.add_arguments(p)
+    p.set_defaults(fn=verify_cli.run)
+
+    p = sub.add_parser("eval", help="evaluate a model on a benchmark (or `eval score` predictions)")
+    try:
+        from gpg_vl.eval import cli as eval_cli
+    except ImportError:  # the harness is optional at import time
+        eval_cli = None
+    if eval_cli is not None:
+        eval_cli.add_arguments(p)
+        p.set_defaults(fn=eval_cli.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from gpg_vl.errors import USER_ERRORS
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args) or 0
+    except USER_ERRORS as exc:
+        print(f"gpg-vl {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""The policy forward that the update needs: log-probabilities of completion tokens only.
+
+The language-model head runs only at completion positions (a prompt of P tokens needs no
+logits), in chunks of ``chunk_tokens`` rows, each recomputed in backward under activation
+checkpointing, so the full [batch, length, vocab] float32 tensor is never held (with Qwen's
+151,936-token vocabulary it is the largest tensor of a step).
+"""
+from __future__ import annotations
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+
+def _chunk_logprobs(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    logits = (hidden @ weight.T).float()  # [k, V]
+    return logits.gather(-1, targets[:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)  # [k]
+
+
+def token_logprobs(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
+                   chunk_tokens: int = 1024) -> torch.Tensor:
+    """log softmax(hidden @ weight.T)[targets] for hidden [K, H], targets [K] -> [K]."""
+    out = []
+    for s in range(0, hidden.shape[0], chunk_tokens):
+        h, t = hidden[s:s + chunk_tokens], targets[s:s + chunk_tokens]
+        if torch.is_grad_enabled() and (h.requires_grad or weight.requires_grad):
+            out.append(checkpoint(_chunk_logprobs, h, weight, t, use_reentrant=False))
+        else:
+            out.append(_chunk_logprobs(h, weight, t))
+    return torch.cat(out) if out else hidden.new_zeros(0)
+
+
+def base_and_head(model):
+    """The multimodal trunk and the LM head of a Qwen-VL ForConditionalGeneration (or a PEFT wrap)."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return inner.model, inner.lm_head
+
+
+def completion_logprobs(model, prompt: dict, completion_ids: torch.Tensor, completion_mask: torch.Tensor,
+                        chunk_tokens: int = 1024, mm_encoder_outputs: dict | None = None) -> torch.Tensor:
+    """log pi(o_t | prompt, o_<t) for every completion token: [N, C] (0 where mask is 0).
+
+    ``prompt`` is a (left-padded, group-repeated) batch: input_ids / attention_mask /
+    mm_token_type_ids [N, P], pixel_values, image_grid_thw. completion_ids/mask are [N, C].
+    """
+    n, p = prompt["input_ids"].shape
+    c = completion_ids.shape[1]
+    input_ids = torch.cat([prompt["input_ids"], completion_ids], dim=1)  # [N, P+C]
+    attention_mask = torch.cat([prompt["attention_mask"], completion_mask.to(prompt["attention_mask"].dtype)], 1)
+    mm_types = torch.cat([prompt["mm_token_type_ids"], torch.zeros_like(completion_ids,
+                          dtype=prompt["mm_token_type_ids"].dtype)], dim=1)  # [N, P+C]
+    trunk, head = base_and_head(model)
+    vision = {"mm_encoder_outputs": mm_encoder_outputs} if mm_encoder_outputs is not None else {
+        "pixel_values": prompt.get("pixel_values")}
+    out = trunk(input_ids=input_ids, attention_mask=attention_mask, mm_token_type_ids=mm_types,
+                image_grid_thw=prompt.get("image_grid_thw"), use_cache=False, **vision)
+    hidden = out.last_hidden_state[:, p - 1:p + c - 1]  # [N, C, H]: state before each completion token
+    mask = completion_mask.bool()  # [N, C]
+    picked = token_logprobs(hidden[mask], head.weight, completion_ids[mask], chunk_tokens)  # [K]
+    logprobs = torch.zeros(n, c, dtype=picked.dtype, device=picked.device)  # [N, C]
+    return logprobs.masked_scatter(mask, picked)
+
+
+class LogprobModel(torch.nn.Module):
+    """The policy behind a forward that returns completion log-probs [N, C].
+
+    The update calls this wrapper, so DDP / DeepSpeed (which wrap the module they are given)
+    see the whole computation in their forward, and gradient synchronisation stays correct.
+    """
+
+    def __init__(self, policy):
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, prompt: dict, completion_ids: torch.Tensor, completion_mask: torch.Tensor,
+                chunk_tokens: int = 1024) -> torch.Tensor:
+        return completion_logprobs(self.policy, prompt, completion_ids, completion_mask, chunk_tokens)

@@ -1,0 +1,99 @@
+"""Build everything a run needs from the config, checking inputs before any training step."""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import torch
+
+from gpg_vl.algorithms import get_advantage_estimator, get_policy_loss
+from gpg_vl.config import Config
+from gpg_vl.models import load_policy
+from gpg_vl.models.forward import LogprobModel
+from gpg_vl.trainer.rewards import RewardModel
+from gpg_vl.trainer.sampler import PromptSampler
+
+
+@dataclass
+class Run:
+    """The live objects of one training run (built once by ``build_run``)."""
+
+    cfg: Config
+    accelerator: object
+    policy: object  # the unwrapped model (generation, saving)
+    logprob_model: object  # the prepared (DDP / DeepSpeed) wrapper used in the update
+    processor: object
+    family: object
+    optimizer: object
+    scheduler: object
+    reward_model: RewardModel
+    train_samples: list
+    test_samples: list
+    sampler: PromptSampler
+    encode_kwargs: dict
+    policy_loss: object
+    advantage_fn: object
+    reference: object = None  # GRPO baseline only
+    counters: dict = field(default_factory=lambda: {"skipped_steps": 0, "nonfinite_steps": 0})
+
+
+def vision_tower(model):
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return inner.model.visual
+
+
+def load_data(cfg: Config) -> tuple[list, list]:
+    from gpg_vl.data.dataset import load_samples
+
+    d = cfg.data
+    common = dict(adapter=d.adapter, column_map=d.column_map or None, image_root=d.image_root,
+                  on_bad_image=d.on_bad_image)
+    train = load_samples(d.train, split=d.split, limit=d.limit, **common)
+    test = load_samples(d.test, split="test", limit=cfg.train.eval_limit, **common) if d.test else []
+    return train, test
+
+
+def make_scheduler(optimizer, cfg: Config):
+    from transformers import get_scheduler
+
+    name = {"constant": "constant_with_warmup", "linear": "linear", "cosine": "cosine"}[cfg.train.lr_schedule]
+    return get_scheduler(name, optimizer, num_warmup_steps=cfg.train.warmup_steps,
+                         num_training_steps=max(1, cfg.train.steps))
+
+
+def build_run(cfg: Config) -> Run:
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    set_seed(cfg.train.seed)
+    random.seed(cfg.train.seed)
+    policy_loss = get_policy_loss(cfg.algorithm.name)  # fails fast on a bad name
+    advantage_fn = get_advantage_estimator(cfg.algorithm.name)
+    train, test = load_data(cfg)  # missing fields / images stop here, before the model loads
+    device = str(accelerator.device)
+    policy, processor, family = load_policy(
+        cfg.model.path, dtype=cfg.model.dtype, device=device, attn_implementation=cfg.model.attn_implementation,
+        min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels)
+    reward_model = RewardModel(cfg.rewards, family.box_frame)
+    if cfg.model.freeze_vision:
+        vision_tower(policy).requires_grad_(False)
+    if cfg.model.gradient_checkpointing:
+        policy.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    params = [p for p in policy.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
+                                  betas=tuple(cfg.train.adam_betas))
+    scheduler = make_scheduler(optimizer, cfg)
+    logprob_model, optimizer, scheduler = accelerator.prepare(LogprobModel(policy), optimizer, scheduler)
+    reference = None
+    if policy_loss.requires_reference:  # GRPO baseline: a frozen copy; GPG never loads one
+        reference, _, _ = load_policy(cfg.model.path, dtype=cfg.model.dtype, device=device)
+        reference.eval().requires_grad_(False)
+    encode_kwargs = dict(prompt_template=cfg.data.prompt_template, system_prompt=cfg.data.system_prompt,
+                         min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels)
+    sampler = PromptSampler(len(train), cfg.train.seed, accelerator.process_index, accelerator.num_processes)
+    return Run(cfg=cfg, accelerator=accelerator, policy=policy, logprob_model=logprob_model,
+               processor=processor, family=family, optimizer=optimizer, scheduler=scheduler,
+               reward_model=reward_model, train_samples=train, test_samples=test, sampler=sampler,
+               encode_kwargs=encode_kwargs, policy_loss=policy_loss, advantage_fn=advantage_fn,
+               reference=reference)

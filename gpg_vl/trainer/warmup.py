@@ -1,0 +1,64 @@
+"""Supervised format warm-up before RL (the embedded demo's first phase).
+
+A randomly initialised policy never writes ``<answer>...</answer>`` by chance, so GPG would see
+only zero rewards. A short supervised phase teaches the answer format; with
+``random_answers`` the answers are drawn at random per task, so accuracy stays at chance and
+the before/after evaluation measures what GPG itself learned (issue 2, item 10).
+"""
+from __future__ import annotations
+
+import random
+
+import torch
+
+from gpg_vl.models.forward import completion_logprobs
+from gpg_vl.processing import encode_prompts
+
+
+def target_texts(samples: list[dict], template: str, random_answers: bool, rng: random.Random,
+                 box_frame: str, end_token: str) -> list[str]:
+    """The completion each sample should learn: the template around its (random) answer."""
+    if random_answers:
+        from gpg_vl.data.synthetic import random_answer
+        answers = [random_answer(s, rng, box_frame) for s in samples]
+    else:
+        answers = [s["answer"] for s in samples]
+    return [template.format(answer=a) + end_token for a in answers]
+
+
+def tokenize_targets(tokenizer, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded target ids and mask [N, C]."""
+    enc = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    width = max(len(e) for e in enc)
+    ids = torch.full((len(enc), width), tokenizer.pad_token_id, dtype=torch.long)
+    mask = torch.zeros(len(enc), width, dtype=torch.long)
+    for i, e in enumerate(enc):
+        ids[i, :len(e)] = torch.tensor(e)
+        mask[i, :len(e)] = 1
+    return ids, mask
+
+
+def run_warmup(model, processor, samples: list[dict], cfg, *, encode_kwargs: dict, box_frame: str,
+               seed: int, log=print) -> list[float]:
+    """``cfg.steps`` AdamW steps of token-mean cross-entropy on target completions; losses."""
+    rng = random.Random(seed)
+    device = next(model.parameters()).device
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr)
+    model.train()
+    losses = []
+    for step in range(cfg.steps):
+        batch_samples = [samples[rng.randrange(len(samples))] for _ in range(cfg.batch_size)]
+        prompt = {k: v.to(device) for k, v in encode_prompts(processor, batch_samples, **encode_kwargs).items()}
+        texts = target_texts(batch_samples, cfg.target_template, cfg.random_answers, rng, box_frame, "<|im_end|>")
+        ids, mask = (t.to(device) for t in tokenize_targets(processor.tokenizer, texts))
+        logprobs = completion_logprobs(model, prompt, ids, mask)  # [N, C]
+        loss = -(logprobs * mask).sum() / mask.sum()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        losses.append(loss.item())
+        if (step + 1) % max(1, cfg.steps // 5) == 0:
+            log(f"warm-up step {step + 1}/{cfg.steps} loss {loss.item():.3f}")
+    return losses

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Sets up if needed, then runs the embedded demo: a tiny local Qwen2-VL learns synthetic visual
+# tasks (colour classification, counting, grounding) with GPG on CPU, and writes
+# runs/demo/report.json, report.md and reward.png. Extra arguments are config overrides,
+# e.g. `bash scripts/demo.sh train.steps=50`.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$ROOT/scripts/setup.sh"
+cd "$ROOT"
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(nproc)}"
+exec "${GPG_VL_VENV:-$ROOT/.venv}/bin/gpg-vl" demo --out "${DEMO_OUT:-runs/demo}" "$@"
