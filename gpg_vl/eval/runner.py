@@ -7,7 +7,8 @@ predictions of this run's records, in record order, for scoring.
 
 A prediction line is the record (decoded images dropped) plus ``response``, ``truncated`` (no
 end token within ``--max-new-tokens``), the ``box_frame`` of the model family and the pixel
-limits used (grounding maps boxes back with them), and ``image_size`` for grounding.
+limits and the ``resized_size`` (W, H) the processor gave the first image, and ``image_size``
+(W, H) of the original when the record lacks it: grounding maps boxes back with these.
 """
 from __future__ import annotations
 
@@ -65,18 +66,20 @@ def prepare(bench: Benchmark, records: list[dict], root: Path | None, template: 
 
     items, bad_images = [], []
     for record in records:
-        item = {"record": record, "missing": _problem_gap(bench, record), "images": [], "sizes": []}
+        item = {"images": [], "sizes": []}
         refs = bench.image_refs(record, root)
-        if not refs:
-            item["missing"].append(bench.image_field)
-        if not item["missing"]:
-            item["prompt"] = fill_prompt(bench, record, template)
         for ref in refs:
             try:
                 item["sizes"].append(probe_image(ref))
                 item["images"].append(ref)
             except ImageLoadError as err:
                 bad_images.append(str(err))
+        if item["sizes"] and "image_size" not in record:  # grounding maps boxes with it
+            record = {**record, "image_size": list(item["sizes"][0])}
+        item["record"] = record
+        item["missing"] = _problem_gap(bench, record) + ([] if refs else [bench.image_field])
+        if not item["missing"]:
+            item["prompt"] = fill_prompt(bench, record, template)
         items.append(item)
     if bad_images:
         shown = "\n  ".join(bad_images[:20])
@@ -86,11 +89,28 @@ def prepare(bench: Benchmark, records: list[dict], root: Path | None, template: 
     return items
 
 
-def _prediction(item: dict, response: str, truncated: bool, meta: dict) -> dict:
+def resized_sizes(batch: dict, items: list[dict], processor, family) -> list[list[int] | None]:
+    """(W, H) the processor resized each item's first image to, from ``image_grid_thw``
+    (patches per side): the frame Qwen2.5-VL writes its boxes in."""
+    grid = batch.get("image_grid_thw")
+    patch = getattr(processor.image_processor, "patch_size", None) or family.patch_size
+    sizes, index = [], 0
+    for item in items:
+        if grid is None or not item["images"]:
+            sizes.append(None)
+            continue
+        _, h, w = (int(v) for v in grid[index])
+        sizes.append([w * patch, h * patch])
+        index += len(item["images"])
+    return sizes
+
+
+def _prediction(item: dict, response: str, truncated: bool, meta: dict,
+                resized: list[int] | None = None) -> dict:
     row = jsonable(item["record"])
     row.update(response=response, truncated=bool(truncated), **meta)
-    if item["sizes"]:
-        row["image_size"] = list(item["sizes"][0])
+    if resized:
+        row["resized_size"] = resized
     if item["missing"]:
         row["eval_missing_fields"] = item["missing"]
     return row
@@ -108,7 +128,9 @@ def load_done(path: Path, bench: Benchmark) -> dict[str, dict]:
 def generate_predictions(bench: Benchmark, args) -> list[dict]:
     """Generate what is not yet in ``args.out/predictions.jsonl``; all this run's predictions."""
     records = bench.load(args.data, args.split)[: args.limit]
-    keys = [_key(record_id(bench, r, i)) for i, r in enumerate(records)]
+    for i, record in enumerate(records):  # a record without its id is named by its position
+        record.setdefault(bench.id_field, record_id(bench, record, i))
+    keys = [_key(r[bench.id_field]) for r in records]
     if len(set(keys)) != len(keys):
         dup = next(k for k in keys if keys.count(k) > 1)
         raise EvalError(f"{bench.name}: records share the id {dup} ({bench.id_field}); "
@@ -131,13 +153,16 @@ def _generate(items: list[dict], path: Path, args) -> None:
     import torch
     from tqdm import tqdm
 
-    from gpg_vl.models import load_policy
+    from gpg_vl.models import ModelLoadError, load_policy
     from gpg_vl.processing import encode_prompts
     from gpg_vl.rollout import generate
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model, processor, family = load_policy(args.model, dtype=args.dtype, device=device,
-                                           min_pixels=args.min_pixels, max_pixels=args.max_pixels)
+    try:
+        model, processor, family = load_policy(args.model, dtype=args.dtype, device=device,
+                                               min_pixels=args.min_pixels, max_pixels=args.max_pixels)
+    except ModelLoadError as err:
+        raise EvalError(str(err)) from None
     meta = {"box_frame": args.box_frame or family.box_frame, "min_pixels": args.min_pixels,
             "max_pixels": args.max_pixels, "model": args.model}
     skipped = [it for it in items if it["missing"]]
@@ -151,7 +176,8 @@ def _generate(items: list[dict], path: Path, args) -> None:
                                    min_pixels=args.min_pixels, max_pixels=args.max_pixels)
             rollout = generate(model, processor, batch, max_new_tokens=args.max_new_tokens,
                                do_sample=False)
-            rows = [_prediction(it, text, cut, meta) for it, text, cut
-                    in zip(batch_items, rollout.texts, rollout.truncated.tolist())]
+            rows = [_prediction(it, text, cut, meta, resized) for it, text, cut, resized
+                    in zip(batch_items, rollout.texts, rollout.truncated.tolist(),
+                           resized_sizes(batch, batch_items, processor, family))]
             write_jsonl(path, rows, mode="a")
             bar.update(len(batch_items))

@@ -171,3 +171,23 @@ def test_eval_cvbench_from_a_local_parquet_folder(tmp_path, tiny_model):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["count"] == 3 and set(summary["breakdowns"]["source"]) == {"ADE20K", "COCO", "Omni3D"}
     assert set(summary["metrics"]) == {"accuracy_2d", "accuracy_3d", "official_overall"}
+
+
+@pytest.mark.slow
+def test_eval_lisa_records_the_frame_and_sizes(tmp_path, tiny_model):
+    from PIL import Image
+
+    from gpg_vl.families import resized_size
+
+    (tmp_path / "img").mkdir()
+    Image.new("RGB", (640, 480)).save(tmp_path / "img" / "a.jpg")
+    data = write_jsonl(tmp_path / "lisa_test.jsonl", [
+        {"image_path": "img/a.jpg", "instruction": ["the thing that holds coffee"],
+         "boxes": [[10, 20, 300, 400]]}])
+    out = tmp_path / "out"
+    assert cli("--benchmark", "lisa", "--model", tiny_model, "--data", data, "--out", out, *GEN) == 0
+    pred = json.loads((out / "predictions.jsonl").read_text())
+    assert pred["box_frame"] == "qwen2_vl" and pred["image_size"] == [640, 480]
+    assert pred["resized_size"] == list(resized_size((640, 480), 56 * 56, 112 * 112))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["count"] == 1 and set(summary["metrics"]) == {"mean_iou", "cumulative_iou"}

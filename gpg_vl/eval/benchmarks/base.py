@@ -44,6 +44,7 @@ class Benchmark:
     image_field: str = "image_path"
     answer_field: str = "answer"
     description: str = ""
+    hub_id: str | None = None  # where ``--data`` may point on the Hugging Face hub
 
     # -- data -------------------------------------------------------------------------------
     def load(self, data: str, split: str | None = None) -> list[dict]:

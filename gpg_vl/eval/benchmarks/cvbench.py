@@ -15,8 +15,6 @@ from gpg_vl.eval.responses import answer_span, verify
 from gpg_vl.verifiers.choice import correct_letters, matching_letters
 from gpg_vl.verifiers.parsing import parse_choice_letter
 
-HUB_ID = "nyu-visionx/CV-Bench"
-
 
 def source_accuracy(records: list[dict], rows: list[dict], source: str) -> float | None:
     hits = [row["correct"] for record, row in zip(records, rows) if record.get("source") == source]
@@ -25,6 +23,7 @@ def source_accuracy(records: list[dict], rows: list[dict], source: str) -> float
 
 class CVBench(Benchmark):
     name = "cvbench"
+    hub_id = "nyu-visionx/CV-Bench"
     id_field = "idx"
     required_fields = ("answer", "choices")
     breakdown_keys = ("task", "source", "type")

@@ -1,8 +1,10 @@
 """LISA reasoning grounding in box form, as Visual-RFT evaluates it.
 
 Rows as Visual-RFT's ``lisa_test.json``: ``{image_path, instruction: [text, ...], boxes:
-[[x1, y1, x2, y2], ...]}`` with the ground-truth box in original-image pixels, plus the image
-size (``image_size: [W, H]``, or ``width``/``height``; ``gpg-vl eval`` records it).
+[[x1, y1, x2, y2], ...]}`` (or a ``bbox`` column) with the ground-truth box in original-image
+pixels, plus the image size (``image_size: [W, H]``, or ``width``/``height``). ``gpg-vl eval``
+records ``image_size``, the ``box_frame`` of the model family and the ``resized_size`` the
+processor gave the image, so ``gpg-vl eval score`` maps boxes back exactly.
 
 The predicted box is the first box of the answer, written in the model family's frame
 (``box_frame``: Qwen2-VL 0-1000, Qwen2.5-VL pixels of the resized image, see
@@ -35,6 +37,17 @@ def gold_box(record: dict) -> list[float] | None:
     boxes = record.get("boxes")
     box = boxes[0] if boxes else record.get("bbox")
     return [float(v) for v in box] if box else None
+
+
+def _resized(record: dict, size, min_pixels: int | None, max_pixels: int | None):
+    """The processor-resized (W, H): from pixel limits given now, else the size recorded at
+    generation (``resized_size``), else the limits recorded then (or the family defaults)."""
+    if min_pixels is None and max_pixels is None and record.get("resized_size"):
+        w, h = record["resized_size"]
+        return int(w), int(h)
+    lo = min_pixels if min_pixels is not None else record.get("min_pixels")
+    hi = max_pixels if max_pixels is not None else record.get("max_pixels")
+    return resized_size(size, lo, hi)
 
 
 class LisaGrounding(Benchmark):
@@ -73,10 +86,7 @@ class LisaGrounding(Benchmark):
                                                  "union": box_area(gold)})
         resized = None
         if frame == "qwen2_5_vl":
-            # the limits given on the command line, else those recorded at generation
-            lo = min_pixels if min_pixels is not None else record.get("min_pixels")
-            hi = max_pixels if max_pixels is not None else record.get("max_pixels")
-            resized = resized_size(size, lo, hi)
+            resized = _resized(record, size, min_pixels, max_pixels)
         pred = clip_box(box_to_pixels(boxes[0], frame, size, resized), *size)
         iou = box_iou(pred, gold)
         inter = box_area((max(pred[0], gold[0]), max(pred[1], gold[1]),

@@ -9,8 +9,12 @@ Normalisation follows the official scorer (lupantech/MathVista, evaluation/calcu
 - integer: ``int(float(x))``;
 - float: rounded to the record's ``precision``, which the Hugging Face copy gives as ``1.0``:
   ``round(x, 1.0)`` raises, which is why lmms-eval scores all 40 float items wrong (issue 4);
-- list: compared as a list of numbers (the release stores the answer as a JSON list, the hub
-  copy as a string; VLMEvalKit compares a list to a string and scores both items wrong).
+- list: compared as a list of numbers, so "[2014,2016]" matches the stored text "[2014, 2016]"
+  (VLMEvalKit scores the two list items wrong whatever the response).
+
+Extraction, by rule: the stated answer (``<answer>`` block, ``\\boxed{}``, "The answer is ...",
+see ``gpg_vl.eval.responses.answer_span``), else for multiple choice the choice or letter the
+response ends on, and for numbers the last number of the response.
 """
 from __future__ import annotations
 
@@ -22,7 +26,6 @@ from gpg_vl.eval.loading import load_records, read_json_records
 from gpg_vl.eval.responses import answer_span, edit_distance
 from gpg_vl.verifiers.parsing import find_numbers, parse_choice_letter, parse_number
 
-HUB_ID = "AI4Math/MathVista"
 MAX_DISTANCE_CHARS = 2000
 METADATA_KEYS = ("task", "skills", "grade", "language", "source", "category", "context")
 
@@ -90,6 +93,7 @@ def choice_in_free_text(text: str, choices: list[str]) -> str:
 
 class MathVista(Benchmark):
     name = "mathvista"
+    hub_id = "AI4Math/MathVista"
     id_field = "pid"
     required_fields = ("pid", "question_type", "answer_type", "answer")
     breakdown_keys = ("question_type", "answer_type") + METADATA_KEYS
