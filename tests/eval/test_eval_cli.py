@@ -191,3 +191,13 @@ def test_eval_lisa_records_the_frame_and_sizes(tmp_path, tiny_model):
     assert pred["resized_size"] == list(resized_size((640, 480), 56 * 56, 112 * 112))
     summary = json.loads((out / "summary.json").read_text())
     assert summary["count"] == 1 and set(summary["metrics"]) == {"mean_iou", "cumulative_iou"}
+
+
+def test_the_gpg_vl_command_dispatches_to_eval(tmp_path, superclevr_file):
+    from gpg_vl.cli import main
+
+    rows = [json.loads(line) for line in superclevr_file.read_text().splitlines()]
+    file = write_jsonl(tmp_path / "p.jsonl", [dict(r, response=str(r["ground_truth"])) for r in rows])
+    assert main(["eval", "score", "--benchmark", "superclevr", "--predictions", str(file),
+                 "--out", str(tmp_path / "o")]) == 0
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["overall"] == 1.0
