@@ -66,7 +66,7 @@ def _print_result(out: Path, summary: dict) -> None:
 def score_file(bench, predictions: list[dict], out: Path, args) -> int:
     options = {"box_frame": args.box_frame, "min_pixels": args.min_pixels,
                "max_pixels": args.max_pixels}
-    if getattr(bench, "requires_box_frame", False) and not args.box_frame and not all(
+    if bench.requires_box_frame and not args.box_frame and not all(
             p.get("box_frame") for p in predictions):
         return _fail(f"{bench.name} needs --box-frame ({' | '.join(BOX_FRAMES)}): the frame the "
                      "model wrote its boxes in (Qwen2-VL: qwen2_vl, Qwen2.5-VL: qwen2_5_vl)")

@@ -102,6 +102,7 @@ def test_classification_exact_normalised_label_per_dataset(tmp_path):
     records = CLS.load(f"{flowers},{pets}")
     assert [(r["dataset"], r["id"]) for r in records] == [
         ("flowers102", "flowers102/0"), ("flowers102", "flowers102/1"), ("pets37", "pets37/0")]
+    assert records[2]["image_path"] == str(tmp_path / "p.jpg")  # resolved beside its own file
     responses = ["<answer>Pink Primrose</answer>", "<answer>thistle</answer>",
                  "<answer>golden retriever</answer>"]
     rows, summary = score_predictions(CLS, [dict(r, response=t) for r, t in zip(records, responses)])

@@ -45,6 +45,7 @@ class Benchmark:
     answer_field: str = "answer"
     description: str = ""
     hub_id: str | None = None  # where ``--data`` may point on the Hugging Face hub
+    requires_box_frame: bool = False  # scoring needs the frame boxes were written in
 
     # -- data -------------------------------------------------------------------------------
     def load(self, data: str, split: str | None = None) -> list[dict]:

@@ -21,6 +21,11 @@ DATASET_NAMES = (("aircraft", "fgvc_aircraft"), ("flower", "flowers102"), ("pet"
                  ("car", "cars196"))
 
 
+def _folder(data: str) -> Path | None:
+    path = Path(data)
+    return path if path.is_dir() else path.parent if path.is_file() else None
+
+
 def dataset_name(data: str) -> str:
     stem = Path(data.rstrip("/")).name.lower()
     for key, name in DATASET_NAMES:
@@ -43,9 +48,13 @@ class Classification(Benchmark):
         for part in [p.strip() for p in data.split(",") if p.strip()]:
             rows = load_records(part, split or self.default_split)
             name = dataset_name(part)
+            root = _folder(part)
             for i, row in enumerate(rows):
                 row.setdefault("dataset", name)
                 row.setdefault("id", f"{row['dataset']}/{i}")
+                path = row.get("image_path")
+                if root is not None and isinstance(path, str) and not Path(path).is_absolute():
+                    row["image_path"] = str(root / path)  # each dataset's paths, its own folder
             records += rows
         return records
 
