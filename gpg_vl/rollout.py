@@ -1,8 +1,10 @@
-"""Rollout: sample G completions per prompt with Hugging Face ``generate``.
+"""Rollout: sample G completions per prompt, prefilling each prompt once.
 
-Vision special tokens are suppressed while sampling: an emitted ``<|image_pad|>`` would make the
-next forward fail (the placeholder count no longer matches the image features). The completion
-mask covers tokens up to and including the first end token; what follows is padding.
+Each prompt (and its images) goes through the model once; its KV cache is then shared by the
+G samples of its group, which decode token by token (issue 6: the vision tower encodes every
+image once, not G times, and each prompt is prefilled once). Vision special tokens are
+suppressed while sampling: an emitted ``<|image_pad|>`` would make the next forward fail. The
+completion mask covers tokens up to and including the first end token; what follows is padding.
 """
 from __future__ import annotations
 
@@ -11,14 +13,15 @@ from dataclasses import dataclass
 import torch
 
 from gpg_vl.families import VISION_TOKENS
-from gpg_vl.processing import image_token_id, repeat_for_group
+from gpg_vl.models.forward import base_and_head, extend, prefill
 
 
 @dataclass
 class Rollout:
     """One generation round. Rows are prompt-major: prompt p's G samples are rows p*G..p*G+G-1."""
 
-    prompt: dict  # the (repeated) prompt batch fed to generate: input_ids [N, P], ...
+    prompt: dict  # the B distinct prompts: input_ids / attention_mask / mm_token_type_ids [B, P], images
+    prompt_index: torch.Tensor  # [N]: which prompt each row continues
     completion_ids: torch.Tensor  # [N, C]
     completion_mask: torch.Tensor  # [N, C], 1 up to and including the first end token
     texts: list[str]  # decoded completions, special tokens removed
@@ -48,30 +51,57 @@ def completion_mask(completion_ids: torch.Tensor, end_ids: list[int]) -> tuple[t
     return (~seen_before).long(), ~is_end.any(dim=1)
 
 
+def next_tokens(logits: torch.Tensor, do_sample: bool, temperature: float, top_p: float,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """Greedy, or temperature + nucleus (top-p) sampling, from logits [N, V] -> [N]."""
+    if not do_sample:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(logits.float() / max(temperature, 1e-6), dim=-1)  # [N, V]
+    if top_p < 1.0:
+        sorted_p, order = probs.sort(dim=-1, descending=True)
+        outside = sorted_p.cumsum(-1) - sorted_p > top_p  # keep the smallest set reaching top_p
+        sorted_p = sorted_p.masked_fill(outside, 0.0)
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
 @torch.no_grad()
 def generate(model, processor, batch: dict, *, max_new_tokens: int, do_sample: bool = True,
-             temperature: float = 1.0, top_p: float = 1.0, num_generations: int = 1) -> Rollout:
+             temperature: float = 1.0, top_p: float = 1.0, num_generations: int = 1,
+             generator: torch.Generator | None = None) -> Rollout:
     """Sample ``num_generations`` completions for every prompt of ``batch``."""
     tokenizer = processor.tokenizer
     device = next(model.parameters()).device
-    if num_generations > 1:
-        batch = repeat_for_group(batch, num_generations, image_token_id(model),
-                                 model.config.vision_config.spatial_merge_size)
     batch = {k: v.to(device) for k, v in batch.items() if torch.is_tensor(v)}
-    end_ids = end_token_ids(model, tokenizer)
-    sampling = dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0) if do_sample \
-        else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
+    trunk, head = base_and_head(model)
+    end_ids = torch.tensor(end_token_ids(model, tokenizer), device=device)
+    banned = torch.tensor(suppressed_token_ids(tokenizer), dtype=torch.long, device=device)
     was_training = model.training
     model.eval()
     try:
-        out = model.generate(**batch, max_new_tokens=max_new_tokens, eos_token_id=end_ids,
-                             pad_token_id=tokenizer.pad_token_id,
-                             suppress_tokens=suppressed_token_ids(tokenizer), **sampling)
+        cache, last_hidden, next_pos = prefill(trunk, batch)  # one prefill per prompt
+        rows = torch.arange(batch["input_ids"].shape[0], device=device).repeat_interleave(num_generations)
+        cache.batch_select_indices(rows)  # the group's G samples share the prompt's cache
+        attn = batch["attention_mask"][rows]  # [N, P]
+        logits = head(last_hidden[rows])  # [N, V]
+        done = torch.zeros(len(rows), dtype=torch.bool, device=device)
+        tokens = []
+        for t in range(max_new_tokens):
+            logits[:, banned] = float("-inf")
+            tok = next_tokens(logits, do_sample, temperature, top_p, generator)  # [N]
+            tok = tok.masked_fill(done, tokenizer.pad_token_id)
+            tokens.append(tok)
+            done |= torch.isin(tok, end_ids)
+            if bool(done.all()) or t == max_new_tokens - 1:
+                break
+            attn = torch.cat([attn, torch.ones_like(attn[:, :1])], dim=1)  # [N, P + t + 1]
+            hidden = extend(trunk, cache, attn, tok[:, None], next_pos[rows] + t)  # [N, 1, H]
+            logits = head(hidden[:, -1])
     finally:
         model.train(was_training)
-    completion_ids = out[:, batch["input_ids"].shape[1]:]  # [N, C]
-    mask, truncated = completion_mask(completion_ids, end_ids)
-    kept = completion_ids.masked_fill(mask == 0, tokenizer.pad_token_id)
-    texts = tokenizer.batch_decode(kept, skip_special_tokens=True)
-    return Rollout(prompt=batch, completion_ids=completion_ids, completion_mask=mask, texts=texts,
-                   truncated=truncated)
+    completion_ids = torch.stack(tokens, dim=1)  # [N, C]
+    mask, truncated = completion_mask(completion_ids, end_ids.tolist())
+    texts = tokenizer.batch_decode(completion_ids.masked_fill(mask == 0, tokenizer.pad_token_id),
+                                   skip_special_tokens=True)
+    return Rollout(prompt=batch, prompt_index=rows, completion_ids=completion_ids, completion_mask=mask,
+                   texts=texts, truncated=truncated)

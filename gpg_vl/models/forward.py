@@ -1,5 +1,11 @@
 """The policy forward that the update needs: log-probabilities of completion tokens only.
 
+Each prompt is prefilled once and its KV cache shared by the rows (completions) of its group
+(``prefill`` + ``extend``): the vision tower encodes each image once and every prompt token is
+processed once, in sampling and in the loss forward alike, instead of G times (issue 6). The
+gradient of the shared prefix is the sum over the group's rows, which equals the repeated
+computation's (tests/models compare them).
+
 The language-model head runs only at completion positions (a prompt of P tokens needs no
 logits), in chunks of ``chunk_tokens`` rows, each recomputed in backward under activation
 checkpointing, so the full [batch, length, vocab] float32 tensor is never held (with Qwen's
@@ -60,6 +66,65 @@ def completion_logprobs(model, prompt: dict, completion_ids: torch.Tensor, compl
     return logprobs.masked_scatter(mask, picked)
 
 
+def prompt_positions(trunk, prompt: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """M-RoPE position ids of the prompt [3, B, P] and each row's next free position [B]."""
+    positions, _ = trunk.get_rope_index(
+        prompt["input_ids"], mm_token_type_ids=prompt["mm_token_type_ids"],
+        image_grid_thw=prompt.get("image_grid_thw"), attention_mask=prompt["attention_mask"])
+    real = prompt["attention_mask"].bool()[None].expand_as(positions)  # [3, B, P]
+    next_pos = positions.masked_fill(~real, -1).amax(dim=(0, 2)) + 1  # [B]
+    return positions, next_pos
+
+
+def prefill(trunk, prompt: dict):
+    """Run the prompts once: (KV cache of [B, P], last hidden state [B, H], next position [B])."""
+    from transformers import DynamicCache
+
+    positions, next_pos = prompt_positions(trunk, prompt)
+    out = trunk(input_ids=prompt["input_ids"], attention_mask=prompt["attention_mask"],
+                mm_token_type_ids=prompt["mm_token_type_ids"], pixel_values=prompt.get("pixel_values"),
+                image_grid_thw=prompt.get("image_grid_thw"), position_ids=positions,
+                past_key_values=DynamicCache(config=trunk.config), use_cache=True)
+    return out.past_key_values, out.last_hidden_state[:, -1], next_pos
+
+
+def extend(trunk, cache, attention_mask: torch.Tensor, tokens: torch.Tensor, start_pos: torch.Tensor):
+    """Feed ``tokens`` [N, T] after the cached context; hidden states [N, T, H].
+
+    ``attention_mask`` [N, past + T] covers the cached context and the new tokens; ``start_pos``
+    [N] is the position of each row's first new token (text tokens: equal on all 3 M-RoPE axes).
+    """
+    n, t = tokens.shape
+    pos = (start_pos[:, None] + torch.arange(t, device=tokens.device))[None].expand(3, n, t)  # [3, N, T]
+    out = trunk(input_ids=tokens, attention_mask=attention_mask, position_ids=pos,
+                past_key_values=cache, use_cache=True)
+    return out.last_hidden_state
+
+
+def grouped_completion_logprobs(model, prompt: dict, rows: torch.Tensor, completion_ids: torch.Tensor,
+                                completion_mask: torch.Tensor, chunk_tokens: int = 1024) -> torch.Tensor:
+    """log pi(o_t | prompt, o_<t) [N, C] with each prompt prefilled once.
+
+    ``prompt`` holds B distinct prompts; ``rows`` [N] says which prompt each completion row
+    continues (a group's G rows share one prefill and one image encoding).
+    """
+    trunk, head = base_and_head(model)
+    cache, last_hidden, next_pos = prefill(trunk, prompt)  # [B, H], [B]
+    cache.batch_select_indices(rows)  # every row reads its prompt's keys/values
+    first = last_hidden[rows][:, None]  # [N, 1, H]: the state that predicts completion token 0
+    n, c = completion_ids.shape
+    if c > 1:
+        attn = torch.cat([prompt["attention_mask"][rows], completion_mask[:, :-1].to(prompt["attention_mask"].dtype)], 1)
+        rest = extend(trunk, cache, attn, completion_ids[:, :-1], next_pos[rows])  # [N, C-1, H]
+        hidden = torch.cat([first, rest], dim=1)  # [N, C, H]
+    else:
+        hidden = first
+    mask = completion_mask.bool()  # [N, C]
+    picked = token_logprobs(hidden[mask], head.weight, completion_ids[mask], chunk_tokens)  # [K]
+    logprobs = torch.zeros(n, c, dtype=picked.dtype, device=picked.device)  # [N, C]
+    return logprobs.masked_scatter(mask, picked)
+
+
 class LogprobModel(torch.nn.Module):
     """The policy behind a forward that returns completion log-probs [N, C].
 
@@ -71,6 +136,7 @@ class LogprobModel(torch.nn.Module):
         super().__init__()
         self.policy = policy
 
-    def forward(self, prompt: dict, completion_ids: torch.Tensor, completion_mask: torch.Tensor,
-                chunk_tokens: int = 1024) -> torch.Tensor:
-        return completion_logprobs(self.policy, prompt, completion_ids, completion_mask, chunk_tokens)
+    def forward(self, prompt: dict, rows: torch.Tensor, completion_ids: torch.Tensor,
+                completion_mask: torch.Tensor, chunk_tokens: int = 1024) -> torch.Tensor:
+        return grouped_completion_logprobs(self.policy, prompt, rows, completion_ids, completion_mask,
+                                           chunk_tokens)

@@ -27,19 +27,28 @@ def load_processor(path_or_id: str, min_pixels: int | None = None, max_pixels: i
             and not (local / "processor_config.json").exists():
         raise ModelLoadError(f"{path_or_id}: no processor (preprocessor_config.json) in the model folder; "
                              "save one with processor.save_pretrained(DIR)")
-    kwargs = {}
-    if min_pixels is not None:
-        kwargs["min_pixels"] = min_pixels
-    if max_pixels is not None:
-        kwargs["max_pixels"] = max_pixels
     try:
-        processor = AutoProcessor.from_pretrained(path_or_id, **kwargs)
+        processor = AutoProcessor.from_pretrained(path_or_id)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"{path_or_id}: cannot load the processor: {exc}") from exc
     if getattr(processor, "tokenizer", None) is None or getattr(processor, "image_processor", None) is None:
         raise ModelLoadError(f"{path_or_id}: the processor lacks a tokenizer or image processor")
+    set_pixel_limits(processor.image_processor, min_pixels, max_pixels)
     processor.tokenizer.padding_side = "left"
     return processor
+
+
+def set_pixel_limits(image_processor, min_pixels: int | None, max_pixels: int | None) -> None:
+    """Override the image processor's pixel limits (transformers 5 keeps them in ``size``)."""
+    size = dict(getattr(image_processor, "size", None) or {})
+    if min_pixels is not None:
+        size["shortest_edge"] = min_pixels
+    if max_pixels is not None:
+        size["longest_edge"] = max_pixels
+    image_processor.size = size
+    for key, value in (("min_pixels", min_pixels), ("max_pixels", max_pixels)):
+        if value is not None and hasattr(image_processor, key):
+            setattr(image_processor, key, value)
 
 
 def load_policy(path_or_id: str, *, dtype: str = "auto", device: str = "cpu",

@@ -103,8 +103,7 @@ def build_processor(family: str, tokenizer, min_pixels: int, max_pixels: int):
     from transformers import AutoProcessor  # noqa: F401  (registers classes)
     from transformers.models.qwen2_vl import Qwen2VLImageProcessor
 
-    image_processor = Qwen2VLImageProcessor(min_pixels=min_pixels, max_pixels=max_pixels,
-                                            size={"shortest_edge": min_pixels, "longest_edge": max_pixels})
+    image_processor = Qwen2VLImageProcessor(size={"shortest_edge": min_pixels, "longest_edge": max_pixels})
     if get_family(family).name == "qwen2_vl":
         from transformers import Qwen2VLProcessor as Proc
     else:

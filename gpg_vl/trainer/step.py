@@ -118,12 +118,13 @@ def update(run, pieces: list[Piece]) -> dict:
         work += [(piece, [rows[i] for i in mb], adv[mb]) for mb in micro_batches(live, cfg.train.micro_batch_size)]
     for k, (piece, rows, adv) in enumerate(work):
         ro = piece.rollout
-        prompt = select_rows(ro.prompt, rows, run.policy.config.image_token_id)
+        prompts, local = ro.prompt_index[rows].unique(return_inverse=True)  # each prompt prefilled once
+        prompt = select_rows(ro.prompt, prompts.tolist(), run.policy.config.image_token_id)
         ids, mask = ro.completion_ids[rows], ro.completion_mask[rows]
         sync = k == len(work) - 1
         with acc.no_sync(run.logprob_model) if not sync and acc.num_processes > 1 else _null():
-            logprobs = run.logprob_model(prompt, ids, mask)  # [n, C]
-            extra = _baseline_inputs(run, prompt, ids, mask, logprobs)
+            logprobs = run.logprob_model(prompt, local, ids, mask)  # [n, C]
+            extra = _baseline_inputs(run, prompt, local, ids, mask, logprobs)
             loss, _ = run.policy_loss(logprobs, adv.to(logprobs.device), mask, alpha=alpha,
                                       num_tokens=n_tokens, num_sequences=n_all, **extra, **hparams)
             acc.backward(loss * acc.num_processes)  # DDP averages over ranks; the loss is a global sum
@@ -131,15 +132,15 @@ def update(run, pieces: list[Piece]) -> dict:
     return {**stats, **_optimizer_step(run)}
 
 
-def _baseline_inputs(run, prompt, ids, mask, logprobs) -> dict:
+def _baseline_inputs(run, prompt, rows, ids, mask, logprobs) -> dict:
     """Old-policy and reference log-probs, only for the GRPO / Dr.GRPO baselines."""
     extra = {}
     if run.policy_loss.requires_old_logprobs:  # one update per rollout: old policy = current, detached
         extra["old_logprobs"] = logprobs.detach()
     if run.policy_loss.requires_reference:
-        from gpg_vl.models.forward import completion_logprobs
+        from gpg_vl.models.forward import grouped_completion_logprobs
         with torch.no_grad():
-            extra["ref_logprobs"] = completion_logprobs(run.reference, prompt, ids, mask)
+            extra["ref_logprobs"] = grouped_completion_logprobs(run.reference, prompt, rows, ids, mask)
     return extra
 
 
