@@ -12,6 +12,18 @@ from gpg_vl.config.loader import opt
 
 
 @dataclass
+class LoraConfig:
+    enabled: bool = opt(False, "train LoRA adapters (peft) instead of all weights")
+    r: int = opt(64, "LoRA rank")
+    alpha: int = opt(128, "LoRA scaling numerator (scale = alpha / r)")
+    dropout: float = opt(0.05, "LoRA dropout")
+    target_modules: list[str] = opt(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+                                    "language-model module names to adapt (the vision tower is excluded)")
+    include_vision: bool = opt(False, "also adapt the vision tower's matching modules")
+    merge_on_export: bool = opt(True, "merge adapters into the weights when saving the final model")
+
+
+@dataclass
 class ModelConfig:
     path: str = opt("runs/demo/tiny-model", "hub id or local folder of the policy (and its processor)")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = opt(
@@ -21,6 +33,7 @@ class ModelConfig:
     gradient_checkpointing: bool = opt(False, "recompute activations in backward to save memory")
     min_pixels: int | None = opt(None, "processor min_pixels (None: the processor's own)")
     max_pixels: int | None = opt(None, "processor max_pixels (None: the processor's own)")
+    lora: LoraConfig = field(default_factory=LoraConfig, metadata={"help": "LoRA adapters"})
 
 
 @dataclass
@@ -28,10 +41,12 @@ class DataConfig:
     train: str = opt("runs/demo/data/train.jsonl", "training data: local JSONL/Parquet/folder or hub id")
     test: str | None = opt(None, "held-out data evaluated before and after training (optional)")
     adapter: str | None = opt(None, "dataset adapter name (see data/README.md); None = project schema")
+    adapter_options: dict = opt({}, "keyword options of the adapter (e.g. box_frame for virft_lisa)")
     split: str = opt("train", "split to read from a hub dataset or folder")
     column_map: dict = opt({}, "schema field -> source column, for custom datasets")
     image_root: str | None = opt(None, "folder that relative image paths are resolved against")
     on_bad_image: Literal["error", "skip"] = opt("error", "a missing/corrupt image stops loading or is skipped")
+    max_image_pixels: int = opt(89_478_485, "refuse images larger than this (decompression bombs)")
     limit: int | None = opt(None, "use at most this many training rows")
     prompt_template: str = opt("{problem}", "user text; {problem} and other sample fields are filled in")
     system_prompt: str | None = opt(None, "system message (None: the chat template's default)")
@@ -92,6 +107,9 @@ class TrainConfig:
     eval_every: int = opt(0, "evaluate on data.test every N steps (0: before and after only)")
     eval_limit: int | None = opt(None, "evaluate on at most this many test rows")
     tensorboard: bool = opt(True, "write TensorBoard event files")
+    resume_from: str | None = opt(None, "resume: 'auto' (latest complete checkpoint in output_dir) or a path")
+    keep_last: int = opt(3, "keep the newest N checkpoints (0: keep all)")
+    max_consecutive_skips: int = opt(10, "stop after this many consecutive non-finite steps")
 
 
 @dataclass

@@ -23,9 +23,11 @@ class MetricsLogger:
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
             self.writer = SummaryWriter(str(Path(out_dir) / "tensorboard"))
+        from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
         self.progress = Progress(TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                                 TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.description}"))
+                                 TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.description}"),
+                                 console=Console(soft_wrap=True))
         self.task = self.progress.add_task("", total=total_steps)
         self.progress.start()
 
@@ -42,7 +44,7 @@ class MetricsLogger:
         summary = " ".join(f"{k}={row[k]:.3g}" for k in HEADLINE if isinstance(row.get(k), (int, float)))
         self.progress.update(self.task, completed=step, description=summary)
         if step % self.every == 0 or step == self.total:
-            self.progress.console.log(f"step {step}/{self.total} {summary}")
+            self.progress.console.print(f"step {step}/{self.total} {summary}", soft_wrap=True, highlight=False)
 
     def close(self) -> None:
         if not self.enabled:

@@ -46,8 +46,8 @@ def load_data(cfg: Config) -> tuple[list, list]:
     from gpg_vl.data.dataset import load_samples
 
     d = cfg.data
-    common = dict(adapter=d.adapter, column_map=d.column_map or None, image_root=d.image_root,
-                  on_bad_image=d.on_bad_image)
+    common = dict(adapter=d.adapter, adapter_options=d.adapter_options or None, column_map=d.column_map or None,
+                  image_root=d.image_root, on_bad_image=d.on_bad_image, max_pixels=d.max_image_pixels)
     train = load_samples(d.train, split=d.split, limit=d.limit, **common)
     test = load_samples(d.test, split="test", limit=cfg.train.eval_limit, **common) if d.test else []
     return train, test
