@@ -23,6 +23,15 @@ def headline(evaluation: dict | None) -> dict:
     return {key: by_task.get(task, {}).get(comp) for key, (task, comp) in REPORT_KEYS.items()}
 
 
+def moving_average(values: list[float], window: int = 10) -> list[float]:
+    """Trailing mean over up to ``window`` steps, ignoring NaN (a task absent from a step)."""
+    out = []
+    for i in range(len(values)):
+        recent = [v for v in values[max(0, i - window + 1):i + 1] if v == v]
+        out.append(sum(recent) / len(recent) if recent else float("nan"))
+    return out
+
+
 def write_plot(history: list[dict], path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -30,11 +39,14 @@ def write_plot(history: list[dict], path: Path) -> None:
 
     steps = list(range(1, len(history) + 1))
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(steps, [h["reward"] for h in history], label="total reward", lw=2)
-    for key in sorted(k for k in history[0] if k.startswith("reward/")):
-        ax.plot(steps, [h[key] for h in history], label=key.split("/", 1)[1], lw=1, alpha=0.8)
+    total = [h["reward"] for h in history]
+    ax.plot(steps, total, color="C0", lw=0.8, alpha=0.35)
+    ax.plot(steps, moving_average(total), color="C0", lw=2.2, label="total reward")
+    for i, key in enumerate(sorted(k for k in history[0] if k.startswith("reward/")), start=1):
+        ax.plot(steps, moving_average([h[key] for h in history]), color=f"C{i}", lw=1.3,
+                label=key.split("/", 1)[1])
     ax.set_xlabel("GPG step")
-    ax.set_ylabel("mean reward")
+    ax.set_ylabel("mean reward (moving average over 10 steps)")
     ax.set_title("gpg-vl demo: reward per step")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)

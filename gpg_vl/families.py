@@ -38,6 +38,7 @@ class Family:
     box_frame: str  # one of BOX_FRAMES
     patch_size: int = 14
     merge_size: int = 2
+    vision_prefix: str = "model.visual"  # module path of the vision tower (transformers 5 layout)
     min_pixels: int = 4 * 28 * 28  # the releases' preprocessor_config.json defaults
     max_pixels: int = 16384 * 28 * 28
 

@@ -68,8 +68,12 @@ def next_tokens(logits: torch.Tensor, do_sample: bool, temperature: float, top_p
 @torch.no_grad()
 def generate(model, processor, batch: dict, *, max_new_tokens: int, do_sample: bool = True,
              temperature: float = 1.0, top_p: float = 1.0, num_generations: int = 1,
-             generator: torch.Generator | None = None) -> Rollout:
-    """Sample ``num_generations`` completions for every prompt of ``batch``."""
+             generator: torch.Generator | None = None, all_done=None) -> Rollout:
+    """Sample ``num_generations`` completions for every prompt of ``batch``.
+
+    ``all_done(done [N] bool) -> bool`` decides when decoding stops; under ZeRO-3 every forward
+    is collective, so the trainer passes one that agrees over all ranks.
+    """
     tokenizer = processor.tokenizer
     device = next(model.parameters()).device
     batch = {k: v.to(device) for k, v in batch.items() if torch.is_tensor(v)}
@@ -92,7 +96,7 @@ def generate(model, processor, batch: dict, *, max_new_tokens: int, do_sample: b
             tok = tok.masked_fill(done, tokenizer.pad_token_id)
             tokens.append(tok)
             done |= torch.isin(tok, end_ids)
-            if bool(done.all()) or t == max_new_tokens - 1:
+            if (all_done(done) if all_done is not None else bool(done.all())) or t == max_new_tokens - 1:
                 break
             attn = torch.cat([attn, torch.ones_like(attn[:, :1])], dim=1)  # [N, P + t + 1]
             hidden = extend(trunk, cache, attn, tok[:, None], next_pos[rows] + t)  # [N, 1, H]

@@ -17,21 +17,25 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 
-def _chunk_logprobs(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    logits = (hidden @ weight.T).float()  # [k, V]
+def _chunk_logprobs(hidden: torch.Tensor, head: torch.nn.Module, targets: torch.Tensor) -> torch.Tensor:
+    logits = head(hidden).float()  # [k, V]
     return logits.gather(-1, targets[:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)  # [k]
 
 
-def token_logprobs(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
+def token_logprobs(hidden: torch.Tensor, head: torch.nn.Module, targets: torch.Tensor,
                    chunk_tokens: int = 1024) -> torch.Tensor:
-    """log softmax(hidden @ weight.T)[targets] for hidden [K, H], targets [K] -> [K]."""
+    """log softmax(head(hidden))[targets] for hidden [K, H], targets [K] -> [K].
+
+    ``head`` is called as a module (not its weight read directly) so that DeepSpeed ZeRO-3's
+    parameter gathering hooks run.
+    """
     out = []
     for s in range(0, hidden.shape[0], chunk_tokens):
         h, t = hidden[s:s + chunk_tokens], targets[s:s + chunk_tokens]
-        if torch.is_grad_enabled() and (h.requires_grad or weight.requires_grad):
-            out.append(checkpoint(_chunk_logprobs, h, weight, t, use_reentrant=False))
+        if torch.is_grad_enabled() and (h.requires_grad or any(p.requires_grad for p in head.parameters())):
+            out.append(checkpoint(_chunk_logprobs, h, head, t, use_reentrant=False))
         else:
-            out.append(_chunk_logprobs(h, weight, t))
+            out.append(_chunk_logprobs(h, head, t))
     return torch.cat(out) if out else hidden.new_zeros(0)
 
 
@@ -61,7 +65,7 @@ def completion_logprobs(model, prompt: dict, completion_ids: torch.Tensor, compl
                 image_grid_thw=prompt.get("image_grid_thw"), use_cache=False, **vision)
     hidden = out.last_hidden_state[:, p - 1:p + c - 1]  # [N, C, H]: state before each completion token
     mask = completion_mask.bool()  # [N, C]
-    picked = token_logprobs(hidden[mask], head.weight, completion_ids[mask], chunk_tokens)  # [K]
+    picked = token_logprobs(hidden[mask], head, completion_ids[mask], chunk_tokens)  # [K]
     logprobs = torch.zeros(n, c, dtype=picked.dtype, device=picked.device)  # [N, C]
     return logprobs.masked_scatter(mask, picked)
 
@@ -120,7 +124,7 @@ def grouped_completion_logprobs(model, prompt: dict, rows: torch.Tensor, complet
     else:
         hidden = first
     mask = completion_mask.bool()  # [N, C]
-    picked = token_logprobs(hidden[mask], head.weight, completion_ids[mask], chunk_tokens)  # [K]
+    picked = token_logprobs(hidden[mask], head, completion_ids[mask], chunk_tokens)  # [K]
     logprobs = torch.zeros(n, c, dtype=picked.dtype, device=picked.device)  # [N, C]
     return logprobs.masked_scatter(mask, picked)
 

@@ -1,28 +1,107 @@
-"""Save the policy and processor in Hugging Face format (safetensors), atomically.
+"""Checkpoints: Hugging Face exports (safetensors) and resumable training state, written atomically.
 
-A checkpoint is written to ``NAME.tmp`` and renamed when complete, so a crash mid-save never
-leaves a folder that looks finished.
+A checkpoint folder ``checkpoints/step-NNNNNN`` holds the policy and processor in Hugging Face
+format (loadable by transformers and vLLM) and ``trainer_state/`` (optimizer, scheduler, RNG
+states and the data position, through ``accelerator.save_state``, which also covers DeepSpeed).
+Everything is written into ``step-NNNNNN.tmp`` and renamed when complete, so a crash mid-save
+never leaves a folder that ``resume_from=auto`` would pick up.
 """
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
+STEP_DIR = re.compile(r"^step-(\d+)$")
 
-def save_policy(model, processor, out_dir: str | Path, meta: dict | None = None) -> Path:
-    """Write model + processor (+ gpg_vl_meta.json) to ``out_dir`` via a temporary folder."""
-    out = Path(out_dir)
-    tmp = out.with_name(out.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    inner.save_pretrained(tmp, safe_serialization=True)
-    processor.save_pretrained(tmp)
-    if meta is not None:
-        (tmp / "gpg_vl_meta.json").write_text(json.dumps(meta, indent=2, default=str))
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
-    return out
+
+def policy_state_dict(run) -> dict | None:
+    """The policy's full state dict (gathered across ZeRO-3 shards); collective on all ranks."""
+    state = run.accelerator.get_state_dict(run.logprob_model)
+    if state is None:
+        return None
+    return {k[len("policy."):] if k.startswith("policy.") else k: v for k, v in state.items()}
+
+
+def export_policy(run, out_dir: Path, merge_lora: bool = False) -> None:
+    """Write the policy + processor in Hugging Face format into ``out_dir`` (main rank writes)."""
+    state = None if merge_lora else policy_state_dict(run)
+    if not run.accelerator.is_main_process:
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = run.policy
+    if merge_lora and hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()  # final export: LoRA folded into the weights
+        run.policy = model
+    elif hasattr(model, "get_base_model"):
+        model.save_pretrained(out_dir)  # a LoRA checkpoint: the adapters (small)
+        run.processor.save_pretrained(out_dir)
+        return
+    if state is not None:
+        model.save_pretrained(out_dir, state_dict=state, safe_serialization=True)
+    else:
+        model.save_pretrained(out_dir, safe_serialization=True)
+    run.processor.save_pretrained(out_dir)
+
+
+def _finish(tmp: Path, final: Path) -> None:
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+
+
+def save_checkpoint(run, step: int, extra: dict) -> Path:
+    """Export + training state for ``step``; then prune to ``train.keep_last``. Collective."""
+    acc, root = run.accelerator, Path(run.cfg.train.output_dir) / "checkpoints"
+    final, tmp = root / f"step-{step:06d}", root / f"step-{step:06d}.tmp"
+    if acc.is_main_process:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+    acc.wait_for_everyone()
+    export_policy(run, tmp)
+    acc.save_state(str(tmp / "trainer_state"))
+    if acc.is_main_process:
+        (tmp / "gpg_vl_state.json").write_text(json.dumps({"step": step, **extra}, indent=2, default=str))
+        _finish(tmp, final)
+        prune(root, run.cfg.train.keep_last)
+    acc.wait_for_everyone()
+    return final
+
+
+def complete_checkpoints(root: Path) -> list[Path]:
+    """Finished checkpoints under ``root``, oldest first (``.tmp`` folders are never listed)."""
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in root.iterdir()
+             if (m := STEP_DIR.match(p.name)) and (p / "gpg_vl_state.json").exists()
+             and (p / "trainer_state").is_dir()]
+    return [p for _, p in sorted(found)]
+
+
+def prune(root: Path, keep_last: int) -> None:
+    if keep_last <= 0:
+        return
+    for old in complete_checkpoints(root)[:-keep_last]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def resolve_resume(resume_from: str | None, output_dir: str) -> Path | None:
+    """``auto`` -> the newest complete checkpoint (or None); a path must be a complete one."""
+    if not resume_from:
+        return None
+    if resume_from == "auto":
+        done = complete_checkpoints(Path(output_dir) / "checkpoints")
+        return done[-1] if done else None
+    path = Path(resume_from)
+    if not (path / "gpg_vl_state.json").exists() or not (path / "trainer_state").is_dir():
+        raise FileNotFoundError(f"train.resume_from={resume_from}: not a complete gpg-vl checkpoint "
+                                "(needs gpg_vl_state.json and trainer_state/)")
+    return path
+
+
+def load_checkpoint(run, path: Path) -> dict:
+    """Restore weights, optimizer, scheduler, RNG and data position; returns the saved state."""
+    run.accelerator.load_state(str(path / "trainer_state"))
+    return json.loads((path / "gpg_vl_state.json").read_text())

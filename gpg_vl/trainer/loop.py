@@ -1,7 +1,8 @@
 """The training loop: warm-up (optional) -> evaluate -> [train_step -> log -> checkpoint]* -> evaluate.
 
 One readable loop; each step's phases (sample -> generate -> score -> advantages -> update) live
-in ``gpg_vl.trainer.step``. Returns a summary with the before/after evaluations.
+in ``gpg_vl.trainer.step``. ``train.resume_from`` restores weights, optimizer, scheduler, RNG
+and data position, so a resumed run continues the same sequence of prompts.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 from pathlib import Path
 
 from gpg_vl.config import Config, to_dict
-from gpg_vl.trainer.checkpoint import save_policy
+from gpg_vl.trainer.checkpoint import export_policy, load_checkpoint, resolve_resume, save_checkpoint
 from gpg_vl.trainer.evaluate import evaluate
 from gpg_vl.trainer.logging import MetricsLogger
 from gpg_vl.trainer.setup import build_run
@@ -18,53 +19,80 @@ from gpg_vl.trainer.step import train_step
 from gpg_vl.trainer.warmup import run_warmup
 
 
+class TrainingStopped(RuntimeError):
+    """Too many consecutive non-finite steps; the last good checkpoint is left intact."""
+
+
 def run_eval(run) -> dict | None:
     if not run.test_samples:
         return None
-    cfg = run.cfg
     return evaluate(run.policy, run.processor, run.test_samples, run.reward_model,
-                    encode_kwargs=run.encode_kwargs, max_new_tokens=cfg.rollout.max_new_tokens)
+                    encode_kwargs=run.encode_kwargs, max_new_tokens=run.cfg.rollout.max_new_tokens)
+
+
+def start(run, log) -> tuple[int, dict | None]:
+    """Resume from a checkpoint, or warm up and evaluate a fresh run: (first step, before-eval)."""
+    cfg = run.cfg
+    ckpt = resolve_resume(cfg.train.resume_from, cfg.train.output_dir)
+    if ckpt is not None:
+        state = load_checkpoint(run, ckpt)
+        run.counters.update(state.get("counters", {}))
+        log(f"resumed from {ckpt} at step {state['step']}")
+        return state["step"], state.get("before")
+    if cfg.warmup.steps:
+        run_warmup(run.policy, run.processor, run.train_samples, cfg.warmup, encode_kwargs=run.encode_kwargs,
+                   box_frame=run.family.box_frame, seed=cfg.train.seed, log=log)
+    before = run_eval(run)
+    if before:
+        log(f"before: {json.dumps(before['by_task'])}")
+    return 0, before
+
+
+def check_finite(run, step: int, metrics: dict) -> None:
+    limit = run.cfg.train.max_consecutive_skips
+    if metrics.get("nonfinite") and run.counters["consecutive_nonfinite"] >= limit:
+        raise TrainingStopped(
+            f"step {step}: {limit} consecutive steps had a non-finite loss or gradient; stopping. "
+            f"The last good checkpoint in {run.cfg.train.output_dir}/checkpoints is intact "
+            "(lower train.lr, check the data, or raise train.max_consecutive_skips)")
 
 
 def train(cfg: Config, log=print) -> dict:
-    """Run the configured training; writes metrics, checkpoints and ``summary.json``."""
+    """Run the configured training; writes metrics, checkpoints, ``final/`` and ``summary.json``."""
     t_start = time.perf_counter()
     out = Path(cfg.train.output_dir)
     run = build_run(cfg)
     main = run.accelerator.is_main_process
+    say = log if main else (lambda *_: None)
     if main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
-        log(f"policy {cfg.model.path} ({run.family.name}), {len(run.train_samples)} train / "
-            f"{len(run.test_samples)} test rows, algorithm {cfg.algorithm.name}")
-    if cfg.warmup.steps:
-        run_warmup(run.policy, run.processor, run.train_samples, cfg.warmup, encode_kwargs=run.encode_kwargs,
-                   box_frame=run.family.box_frame, seed=cfg.train.seed, log=log if main else (lambda *_: None))
-    before = run_eval(run)
-    if main and before:
-        log(f"before: {json.dumps(before['by_task'])}")
+    say(f"policy {cfg.model.path} ({run.family.name}), {len(run.train_samples)} train / "
+        f"{len(run.test_samples)} test rows, algorithm {cfg.algorithm.name}")
+    first, before = start(run, say)
     logger = MetricsLogger(out, cfg.train.steps, enabled=main, tensorboard=cfg.train.tensorboard,
                            every=cfg.train.log_every)
     history, evals = [], []
     try:
-        for step in range(1, cfg.train.steps + 1):
+        for step in range(first + 1, cfg.train.steps + 1):
             metrics = train_step(run)
             history.append(metrics)
             logger.log(step, metrics)
+            check_finite(run, step, metrics)
             if cfg.train.eval_every and step % cfg.train.eval_every == 0 and step < cfg.train.steps:
                 evals.append({"step": step, **(run_eval(run) or {})})
-            if cfg.train.save_every and step % cfg.train.save_every == 0 and main:
-                save_policy(run.policy, run.processor, out / "checkpoints" / f"step-{step:06d}", {"step": step})
+            if cfg.train.save_every and step % cfg.train.save_every == 0:
+                save_checkpoint(run, step, {"counters": run.counters, "before": before})
     finally:
         logger.close()
     after = run_eval(run)
     summary = {"before": before, "after": after, "steps": cfg.train.steps, "evals": evals,
                "wall_seconds": time.perf_counter() - t_start, **run.counters}
+    export_policy(run, out / "final", merge_lora=cfg.model.lora.merge_on_export)
     if main:
-        save_policy(run.policy, run.processor, out / "final", {"steps": cfg.train.steps})
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
         if after:
-            log(f"after: {json.dumps(after['by_task'])}")
+            say(f"after: {json.dumps(after['by_task'])}")
     run.accelerator.wait_for_everyone()
     summary["history"] = history
     return summary

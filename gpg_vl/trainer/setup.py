@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 
 import torch
@@ -34,12 +35,30 @@ class Run:
     policy_loss: object
     advantage_fn: object
     reference: object = None  # GRPO baseline only
-    counters: dict = field(default_factory=lambda: {"skipped_steps": 0, "nonfinite_steps": 0})
+    counters: dict = field(default_factory=lambda: {"skipped_steps": 0, "nonfinite_steps": 0,
+                                                     "consecutive_nonfinite": 0})
 
 
 def vision_tower(model):
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     return inner.model.visual
+
+
+def lora_target_regex(lora, family) -> str:
+    """peft ``target_modules`` regex: the named projections, outside the vision tower unless asked."""
+    names = "|".join(re.escape(n) for n in lora.target_modules)
+    if lora.include_vision:
+        return rf".*\.({names})$"
+    return rf"^(?!{re.escape(family.vision_prefix)}\.).*\.({names})$"
+
+
+def apply_lora(policy, lora, family):
+    """Wrap the policy with LoRA adapters (peft); only adapter weights then train."""
+    from peft import LoraConfig as PeftLoraConfig, get_peft_model
+
+    config = PeftLoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                            target_modules=lora_target_regex(lora, family), task_type="CAUSAL_LM")
+    return get_peft_model(policy, config)
 
 
 def load_data(cfg: Config) -> tuple[list, list]:
@@ -76,6 +95,8 @@ def build_run(cfg: Config) -> Run:
         cfg.model.path, dtype=cfg.model.dtype, device=device, attn_implementation=cfg.model.attn_implementation,
         min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels)
     reward_model = RewardModel(cfg.rewards, family.box_frame)
+    if cfg.model.lora.enabled:
+        policy = apply_lora(policy, cfg.model.lora, family)
     if cfg.model.freeze_vision:
         vision_tower(policy).requires_grad_(False)
     if cfg.model.gradient_checkpointing:
@@ -92,6 +113,7 @@ def build_run(cfg: Config) -> Run:
     encode_kwargs = dict(prompt_template=cfg.data.prompt_template, system_prompt=cfg.data.system_prompt,
                          min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels)
     sampler = PromptSampler(len(train), cfg.train.seed, accelerator.process_index, accelerator.num_processes)
+    accelerator.register_for_checkpointing(sampler)  # the data position resumes with the weights
     return Run(cfg=cfg, accelerator=accelerator, policy=policy, logprob_model=logprob_model,
                processor=processor, family=family, optimizer=optimizer, scheduler=scheduler,
                reward_model=reward_model, train_samples=train, test_samples=test, sampler=sampler,

@@ -38,13 +38,33 @@ def global_sum(run, values: list[float]) -> list[float]:
     return run.accelerator.reduce(t, reduction="sum").tolist() if run.accelerator.num_processes > 1 else values
 
 
+def global_max(run, value: float) -> float:
+    """Maximum over ranks (identity on one process)."""
+    if run.accelerator.num_processes == 1:
+        return value
+    import torch.distributed as dist
+
+    t = torch.tensor([value], dtype=torch.float64, device=run.accelerator.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return t.item()
+
+
+def all_done_everywhere(run):
+    """Under ZeRO-3 decoding continues until every rank is done (each forward is collective)."""
+    plugin = getattr(run.accelerator.state, "deepspeed_plugin", None)
+    if run.accelerator.num_processes == 1 or plugin is None or plugin.zero_stage != 3:
+        return None
+    return lambda done: global_max(run, float(not bool(done.all()))) == 0.0
+
+
 def draw(run, per_rank: int) -> tuple[Rollout, list[dict], torch.Tensor, dict]:
     """Sample prompts, generate G completions each, score them."""
     cfg, g = run.cfg, run.cfg.rollout.num_generations
     samples = [run.train_samples[i] for i in run.sampler.draw(per_rank * run.accelerator.num_processes)]
     batch = encode_prompts(run.processor, samples, **run.encode_kwargs)
     rollout = generate(run.policy, run.processor, batch, max_new_tokens=cfg.rollout.max_new_tokens,
-                       temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p, num_generations=g)
+                       temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p, num_generations=g,
+                       all_done=all_done_everywhere(run))
     per_row = [s for s in samples for _ in range(g)]
     rewards, parts = run.reward_model.score([""] * len(per_row), rollout.texts, per_row)
     return rollout, samples, rewards, parts
@@ -91,8 +111,28 @@ def loss_hparams(algo, max_len: int) -> dict:
             "clip_eps_high": algo.clip_eps, "max_completion_length": max_len}
 
 
-def micro_batches(rows: list[int], size: int) -> list[list[int]]:
-    return [rows[i:i + size] for i in range(0, len(rows), size)]
+def micro_batches(rows: list[int], size: int, lengths: list[int] | None = None) -> list[list[int]]:
+    """Split ``rows`` (kept in order) into the update's micro-batches.
+
+    Without ``lengths``: ``size`` rows each. With ``lengths`` (each row's completion tokens) the
+    split is by token count (issue 6): a micro-batch takes rows while rows x its longest row stays
+    within ``size`` x the longest row overall, the padded tokens of a ``size``-row batch. Short
+    completions then share fewer, fuller forwards, and no micro-batch holds more padded tokens
+    than a fixed ``size``-row one. Order is kept, so a group's rows stay together and its prompt
+    is prefilled once.
+    """
+    if lengths is None:
+        return [rows[i:i + size] for i in range(0, len(rows), size)]
+    budget = size * max([1, *lengths])
+    batches, current, longest = [], [], 0
+    for row, n in zip(rows, lengths, strict=True):
+        n = max(int(n), 1)
+        if current and (len(current) + 1) * max(longest, n) > budget:
+            batches.append(current)
+            current, longest = [], 0
+        current.append(row)
+        longest = max(longest, n)
+    return batches + [current] if current else batches
 
 
 def update(run, pieces: list[Piece]) -> dict:
@@ -115,20 +155,38 @@ def update(run, pieces: list[Piece]) -> dict:
         rows = piece.rows(g)
         # Without a KL term a zero-advantage row has zero gradient: skip its forward entirely.
         live = [i for i, r in enumerate(rows) if adv[i] != 0 or run.policy_loss.requires_reference]
-        work += [(piece, [rows[i] for i in mb], adv[mb]) for mb in micro_batches(live, cfg.train.micro_batch_size)]
+        lengths = piece.rollout.completion_mask[rows].sum(1).tolist()  # token-count micro-batches (issue 6)
+        work += [(piece, [rows[i] for i in mb], adv[mb])
+                 for mb in micro_batches(live, cfg.train.micro_batch_size, [lengths[i] for i in live])]
+    # Every rank runs the same number of forward/backward passes (ZeRO-3 gathers parameters in
+    # each one, collectively): a rank with less work repeats its first micro-batch at weight 0.
+    n_passes = int(global_max(run, len(work)))
+    work += [(work[0][0] if work else pieces[0], (work[0][1] if work else pieces[0].rows(g)[:1]), None)] \
+        * (n_passes - len(work))
+    finite = True
     for k, (piece, rows, adv) in enumerate(work):
         ro = piece.rollout
         prompts, local = ro.prompt_index[rows].unique(return_inverse=True)  # each prompt prefilled once
         prompt = select_rows(ro.prompt, prompts.tolist(), run.policy.config.image_token_id)
-        ids, mask = ro.completion_ids[rows], ro.completion_mask[rows]
-        sync = k == len(work) - 1
-        with acc.no_sync(run.logprob_model) if not sync and acc.num_processes > 1 else _null():
+        width = max(int(ro.completion_mask[rows].sum(1).max()), 1)  # no padding past the longest row
+        ids, mask = ro.completion_ids[rows, :width], ro.completion_mask[rows, :width]
+        last = k == len(work) - 1
+        acc.gradient_state._set_sync_gradients(last)  # DeepSpeed steps only at the boundary
+        with acc.no_sync(run.logprob_model) if not last and acc.num_processes > 1 else _null():
             logprobs = run.logprob_model(prompt, local, ids, mask)  # [n, C]
             extra = _baseline_inputs(run, prompt, local, ids, mask, logprobs)
+            weight = 1.0 if adv is not None else 0.0
+            adv = adv if adv is not None else torch.zeros(len(rows))
             loss, _ = run.policy_loss(logprobs, adv.to(logprobs.device), mask, alpha=alpha,
                                       num_tokens=n_tokens, num_sequences=n_all, **extra, **hparams)
-            acc.backward(loss * acc.num_processes)  # DDP averages over ranks; the loss is a global sum
-        stats["loss"] += loss.item()
+            finite = finite and bool(torch.isfinite(loss))
+            # DDP averages gradients over ranks while the loss is a global sum: scale by world size.
+            acc.backward(torch.nan_to_num(loss, nan=0.0, posinf=0.0, neginf=0.0) * weight * acc.num_processes)
+        stats["loss"] += loss.item() * weight
+    acc.gradient_state._set_sync_gradients(True)
+    if not finite:  # a non-finite loss: the gradient is not trusted, the step is skipped
+        stats["loss"] = float("nan")
+        return {**stats, **_skip_nonfinite(run, float("nan"))}
     return {**stats, **_optimizer_step(run)}
 
 
@@ -144,16 +202,29 @@ def _baseline_inputs(run, prompt, rows, ids, mask, logprobs) -> dict:
     return extra
 
 
+def _skip_nonfinite(run, grad_norm: float) -> dict:
+    """Drop this step's gradient and count it (the loop stops after too many in a row)."""
+    import warnings
+
+    run.counters["nonfinite_steps"] += 1
+    run.counters["consecutive_nonfinite"] += 1
+    run.optimizer.zero_grad(set_to_none=True)
+    if hasattr(run.logprob_model, "zero_grad"):
+        run.logprob_model.zero_grad()
+    warnings.warn(f"non-finite loss or gradient: step skipped "
+                  f"({run.counters['consecutive_nonfinite']} in a row)", RuntimeWarning, stacklevel=2)
+    return {"grad_norm": grad_norm, "skipped": 1, "nonfinite": 1}
+
+
 def _optimizer_step(run) -> dict:
     """Clip, step and schedule; a non-finite gradient skips the step with a count."""
     cfg, acc = run.cfg, run.accelerator
     params = [p for p in run.logprob_model.parameters() if p.requires_grad]
     max_norm = cfg.train.max_grad_norm if cfg.train.max_grad_norm > 0 else float("inf")
     grad_norm = float(acc.clip_grad_norm_(params, max_norm))
-    if not math.isfinite(grad_norm):
-        run.counters["nonfinite_steps"] += 1
-        run.optimizer.zero_grad(set_to_none=True)
-        return {"grad_norm": grad_norm, "skipped": 1}
+    if not math.isfinite(grad_norm):  # a non-finite gradient: skip, count
+        return _skip_nonfinite(run, grad_norm)
+    run.counters["consecutive_nonfinite"] = 0
     run.optimizer.step()
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
@@ -169,21 +240,26 @@ class _null:
 
 
 def step_metrics(run, pieces: list[Piece], draws: int, stats: dict, t_gen: float, t_all: float) -> dict:
-    """The per-step log: rewards (total and per component), lengths, timings, counters."""
+    """The per-step log: rewards (total and per component), lengths, timings, counters.
+
+    Means are over the global batch: each rank's sums and counts are added over ranks first.
+    """
     from gpg_vl.verifiers import warning_counts
 
     g = run.cfg.rollout.num_generations
-    rewards = torch.cat([p.rewards for p in pieces])
-    lengths = torch.cat([p.rollout.completion_mask[p.rows(g)].sum(1).float() for p in pieces])
-    trunc = torch.cat([p.rollout.truncated[p.rows(g)].float() for p in pieces])
-    out = {"reward": rewards.mean().item(), "completion_len": lengths.mean().item(),
-           "truncated_fraction": trunc.mean().item(), "draws": draws, **stats,
-           "lr": run.scheduler.get_last_lr()[0], "gen_seconds": t_gen, "step_seconds": t_all,
-           "update_seconds": t_all - t_gen, **run.counters}
-    for name in pieces[0].parts:
-        vals = torch.cat([p.parts[name] for p in pieces])
-        ok = ~torch.isnan(vals)
-        out[f"reward/{name}"] = vals[ok].mean().item() if ok.any() else float("nan")
+    columns = {"reward": torch.cat([p.rewards for p in pieces]),
+               "completion_len": torch.cat([p.rollout.completion_mask[p.rows(g)].sum(1).float() for p in pieces]),
+               "truncated_fraction": torch.cat([p.rollout.truncated[p.rows(g)].float() for p in pieces])}
+    columns.update({f"reward/{name}": torch.cat([p.parts[name] for p in pieces]) for name in pieces[0].parts})
+    local = []
+    for values in columns.values():
+        ok = ~torch.isnan(values)
+        local += [values[ok].sum().item(), ok.sum().item()]
+    totals = global_sum(run, local)
+    out = {k: totals[2 * i] / totals[2 * i + 1] if totals[2 * i + 1] else float("nan")
+           for i, k in enumerate(columns)}
+    out.update({"draws": draws, **stats, "lr": run.scheduler.get_last_lr()[0], "gen_seconds": t_gen,
+                "step_seconds": t_all, "update_seconds": t_all - t_gen, **run.counters})
     out.update({f"verifier_warnings/{k}": v for k, v in warning_counts().items()})
     return out
 

@@ -1,0 +1,58 @@
+"""``gpg-vl bench``: the same workload through gpg-vl and through TRL's GRPOTrainer, side by side.
+
+Prints medians of step / generation / update seconds, vision patches encoded and prompt tokens
+prefilled per step, peak memory, and the ratios gpg-vl / TRL; ``--out FILE.json`` also writes
+them. When TRL's side cannot be built the run says why and reports gpg-vl's figures as unpaired.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from gpg_vl.bench.workload import WORKLOADS, get_workload
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--workload", choices=sorted(WORKLOADS), default="tiny",
+                        help="tiny: the demo model on 112 px images; small: vision depth 4, 224-448 px images")
+    parser.add_argument("--steps", type=int, default=5, help="measured steps per side (medians over these)")
+    parser.add_argument("--warmup", type=int, default=1, help="steps run first and not counted")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads on both sides (default: all visible cores)")
+    parser.add_argument("--side", choices=["both", "gpg_vl"], default="both",
+                        help="run one side only (a gpg-vl-only run is reported as unpaired)")
+    parser.add_argument("--num-generations", type=int, default=None, help="override the workload's G")
+    parser.add_argument("--prompts-per-step", type=int, default=None, help="override the workload's B")
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="override the completion length")
+    parser.add_argument("--micro-batch-size", type=int, default=None, help="override the update micro-batch")
+    parser.add_argument("--root", default="runs/bench", help="where workload checkpoints and data are built")
+    parser.add_argument("--out", default=None, help="write the result JSON here")
+
+
+def run(args) -> int:
+    import os
+
+    from gpg_vl.bench.runner import format_table, run_benchmark
+
+    if args.steps < 1 or args.warmup < 0:
+        raise ValueError("--steps must be >= 1 and --warmup >= 0")
+    work = get_workload(args.workload, num_generations=args.num_generations,
+                        prompts_per_step=args.prompts_per_step, max_new_tokens=args.max_new_tokens,
+                        micro_batch_size=args.micro_batch_size)
+    sides = ("gpg_vl", "trl") if args.side == "both" else ("gpg_vl",)
+    threads = args.threads or os.cpu_count() or 1
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    result = run_benchmark(work, args.steps, args.warmup, threads, args.root, sides=sides, log=log)
+    result["command"] = "gpg-vl bench " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \
+        if len(sys.argv) > 1 and sys.argv[1] == "bench" else None
+    if result["trl_error"] and args.side == "both":
+        log(f"[bench] TRL's side is unavailable: {result['trl_error']}")
+        log("[bench] reporting gpg-vl's own figures, UNPAIRED")
+    print(format_table(result))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2))
+        log(f"[bench] wrote {args.out}")
+    return 0
