@@ -187,3 +187,20 @@ def test_complete_checkpoints_prune_and_resolve_resume(tmp_path):
     assert (root / "step-000040").exists() and (root / "step-000050.tmp").exists()  # only complete ones pruned
     prune(root, 0)  # 0 keeps all
     assert len(complete_checkpoints(root)) == 2
+
+
+@pytest.mark.slow
+def test_lora_trains_only_language_adapters_and_exports_merged_weights(
+        tiny_dirs, synthetic_data, tmp_path, test_verifiers):
+    out = tmp_path / "lora"
+    summary = train(tiny_run(tiny_dirs, synthetic_data, out, "train.steps=1", "model.lora.enabled=true",
+                             "model.lora.r=4", "model.lora.alpha=8"), log=lambda *_: None)
+    assert summary["skipped_steps"] == 0
+    merged, _, _ = load_policy(str(out / "final"))
+    base, _, _ = load_policy(str(tiny_dirs["qwen2_vl"]))
+    merged_params, base_params = dict(merged.named_parameters()), dict(base.named_parameters())
+    assert merged_params.keys() == base_params.keys()  # a plain model: adapters folded in, none left
+    changed = {n for n in base_params if not torch.equal(merged_params[n], base_params[n])}
+    targets = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    assert changed and all(n.startswith("model.language_model.") and n.split(".")[-2] in targets
+                           for n in changed)  # never the vision tower, embeddings, norms or head
