@@ -82,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify_cli.add_arguments(p)
     p.set_defaults(fn=verify_cli.run)
 
+    p = sub.add_parser("bench", help="benchmark gpg-vl against TRL's GRPOTrainer on one workload")
+    from gpg_vl.bench import cli as bench_cli
+    bench_cli.add_arguments(p)
+    p.set_defaults(fn=bench_cli.run)
+
     p = sub.add_parser("eval", help="evaluate a model on a benchmark (or `eval score` predictions)")
     try:
         from gpg_vl.eval import cli as eval_cli

@@ -119,15 +119,27 @@ def reset_peak_rss() -> bool:
         return False
 
 
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process in MiB (VmHWM; ru_maxrss where /proc is missing)."""
+def _status_mb(field: str) -> float | None:
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024
     except OSError:
-        pass
+        return None
+    return None
+
+
+def rss_mb() -> float | None:
+    """Current resident set size of this process in MiB (None without /proc)."""
+    return _status_mb("VmRSS")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process in MiB (VmHWM; ru_maxrss where /proc is missing)."""
+    peak = _status_mb("VmHWM")
+    if peak is not None:
+        return peak
     import resource
     import sys
 

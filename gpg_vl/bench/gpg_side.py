@@ -2,7 +2,9 @@
 
 The step is ``gpg_vl.trainer.step.train_step`` taken apart: ``collect`` (sample prompts,
 generate G completions each, score them) is the generation phase and ``update`` (advantages,
-the grouped log-prob forward, backward, optimizer step) the update phase.
+the grouped log-prob forward, backward, optimizer step) the update phase. The run is the
+trainer's own, unmodified; TRL's side is handed the rows in the order this run's prompt sampler
+draws them (``trl_side.sampler_order``).
 """
 from __future__ import annotations
 
@@ -10,18 +12,6 @@ import time
 
 from gpg_vl.bench.counters import WorkCounter, peak_gpu_mb, peak_rss_mb
 from gpg_vl.bench.workload import PROMPT_TEMPLATE, REWARD_SPEC, Workload
-
-
-class SequentialSampler:
-    """Prompts in file order, wrapping around: TRL's side (``shuffle_dataset=False``) sees the same."""
-
-    def __init__(self, size: int):
-        self.size, self.next = size, 0
-
-    def draw(self, n: int) -> list[int]:
-        out = [(self.next + k) % self.size for k in range(n)]
-        self.next = (self.next + n) % self.size
-        return out
 
 
 def config(work: Workload, paths: dict, steps: int, out_dir: str):
@@ -49,7 +39,6 @@ def run_gpg(work: Workload, paths: dict, steps: int, out_dir: str) -> dict:
     from gpg_vl.trainer.step import collect, update
 
     run = build_run(config(work, paths, steps, out_dir))
-    run.sampler = SequentialSampler(len(run.train_samples))
     counter = WorkCounter(run.policy, run.processor.tokenizer)
     setup_rss = peak_rss_mb()
     if torch.cuda.is_available():

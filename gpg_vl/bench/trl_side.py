@@ -1,11 +1,12 @@
 """TRL's side of the benchmark: the real ``GRPOTrainer`` with beta = 0 on the same workload.
 
-Same checkpoint (loaded by the same loader), same rows in the same order (``shuffle_dataset=False``;
-gpg-vl's side draws prompts sequentially too), same G, prompts per step, completion length,
-sampling settings, learning rate, micro-batch size and reward function. One optimizer step takes
-``prompts_per_step x G`` completions, generated in one batch (``steps_per_generation`` =
-gradient-accumulation steps, TRL's default), so no old-policy pass runs, and beta = 0 loads no
-reference model: the remaining difference is how the work is done.
+Same checkpoint (loaded by the same loader), same prompts in the same order (the rows are handed
+over in the order gpg-vl's seeded prompt sampler draws them, and ``shuffle_dataset=False``), same
+G, prompts per step, completion length, sampling settings, learning rate, micro-batch size and
+reward function. One optimizer step takes ``prompts_per_step x G`` completions, generated in
+one batch (``steps_per_generation`` = gradient-accumulation steps, TRL's default), so no
+old-policy pass runs, and beta = 0 loads no reference model: the remaining difference is how
+the work is done.
 
 A step is timed from one ``on_step_end`` to the next (data loading, generation, scoring, every
 micro-batch's forward/backward and the optimizer step); generation is the time spent inside
@@ -25,13 +26,22 @@ class TRLUnavailable(RuntimeError):
     """TRL is missing or cannot build a GRPOTrainer for this workload."""
 
 
-def dataset(paths: dict):
-    """TRL's conversational VLM format: a ``prompt`` message list and an ``image`` column."""
+def sampler_order(num_rows: int, seed: int) -> list[int]:
+    """Row indices in the order gpg-vl's prompt sampler draws them (its first epoch)."""
+    from gpg_vl.trainer.sampler import PromptSampler
+
+    return PromptSampler(num_rows, seed).draw(num_rows)
+
+
+def dataset(paths: dict, seed: int):
+    """TRL's conversational VLM format (a ``prompt`` message list and an ``image`` column), in
+    gpg-vl's draw order."""
     from datasets import Dataset
     from PIL import Image
 
     root = Path(paths["data"]).parent
     rows = [json.loads(line) for line in Path(paths["data"]).read_text().splitlines() if line.strip()]
+    rows = [rows[i] for i in sampler_order(len(rows), seed)]
     return Dataset.from_list([{"prompt": [{"role": "user", "content": prompt_text(r)}],
                                "image": Image.open(root / r["images"][0]).convert("RGB"),
                                "task": r["task"]} for r in rows])
@@ -66,7 +76,7 @@ def build_trainer(work: Workload, paths: dict, steps: int, out_dir: str):
     policy, processor, _ = load_policy(paths["model"], min_pixels=work.min_pixels, max_pixels=work.max_pixels)
     try:
         trainer = GRPOTrainer(model=policy, reward_funcs=[distinct_char_reward], args=trl_config(work, steps, out_dir),
-                              train_dataset=dataset(paths), processing_class=processor)
+                              train_dataset=dataset(paths, work.seed), processing_class=processor)
     except (TypeError, ValueError, AttributeError, ImportError) as exc:
         raise TRLUnavailable(f"trl.GRPOTrainer rejected the workload: {type(exc).__name__}: {exc}") from exc
     return trainer, policy, processor
