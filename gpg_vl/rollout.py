@@ -52,8 +52,12 @@ def completion_mask(completion_ids: torch.Tensor, end_ids: list[int]) -> tuple[t
 
 
 def next_tokens(logits: torch.Tensor, do_sample: bool, temperature: float, top_p: float,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-    """Greedy, or temperature + nucleus (top-p) sampling, from logits [N, V] -> [N]."""
+                generator=None) -> torch.Tensor:
+    """Greedy, or temperature + nucleus (top-p) sampling, from logits [N, V] -> [N].
+
+    ``generator`` is one torch.Generator, or a list with one per prompt (each drawing its
+    group's rows): then a prompt's samples do not depend on which rank or batch it lands in.
+    """
     if not do_sample:
         return logits.argmax(dim=-1)
     probs = torch.softmax(logits.float() / max(temperature, 1e-6), dim=-1)  # [N, V]
@@ -62,13 +66,17 @@ def next_tokens(logits: torch.Tensor, do_sample: bool, temperature: float, top_p
         outside = sorted_p.cumsum(-1) - sorted_p > top_p  # keep the smallest set reaching top_p
         sorted_p = sorted_p.masked_fill(outside, 0.0)
         probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
+    if isinstance(generator, (list, tuple)):
+        groups = probs.view(len(generator), -1, probs.shape[-1])  # [B, G, V]
+        return torch.cat([torch.multinomial(p, 1, generator=gen).squeeze(-1)
+                          for p, gen in zip(groups, generator)])
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
 @torch.no_grad()
 def generate(model, processor, batch: dict, *, max_new_tokens: int, do_sample: bool = True,
              temperature: float = 1.0, top_p: float = 1.0, num_generations: int = 1,
-             generator: torch.Generator | None = None, all_done=None) -> Rollout:
+             generator=None, all_done=None) -> Rollout:
     """Sample ``num_generations`` completions for every prompt of ``batch``.
 
     ``all_done(done [N] bool) -> bool`` decides when decoding stops; under ZeRO-3 every forward

@@ -26,23 +26,36 @@ def policy_state_dict(run) -> dict | None:
 
 def export_policy(run, out_dir: Path, merge_lora: bool = False) -> None:
     """Write the policy + processor in Hugging Face format into ``out_dir`` (main rank writes)."""
-    state = None if merge_lora else policy_state_dict(run)
+    lora = hasattr(run.policy, "get_base_model")
+    state = None if lora else policy_state_dict(run)
     if not run.accelerator.is_main_process:
         return
     out_dir.mkdir(parents=True, exist_ok=True)
     model = run.policy
-    if merge_lora and hasattr(model, "merge_and_unload"):
+    if lora and merge_lora:
         model = model.merge_and_unload()  # final export: LoRA folded into the weights
         run.policy = model
-    elif hasattr(model, "get_base_model"):
+    elif lora:
         model.save_pretrained(out_dir)  # a LoRA checkpoint: the adapters (small)
         run.processor.save_pretrained(out_dir)
         return
+    drop_prefix_changes(model)
     if state is not None:
         model.save_pretrained(out_dir, state_dict=state, safe_serialization=True)
     else:
         model.save_pretrained(out_dir, safe_serialization=True)
     run.processor.save_pretrained(out_dir)
+
+
+def drop_prefix_changes(model) -> None:
+    """Save in the original checkpoint layout whatever path loaded the model.
+
+    Loading under DeepSpeed ZeRO-3 records extra key transforms (a PrefixChange among them) that,
+    reversed at save time, write ``model.model.*`` keys nothing loads. Without a record,
+    transformers reverts with the family's default mapping, as for a plain load.
+    """
+    if getattr(model, "_weight_conversions", None) is not None:
+        model._weight_conversions = None
 
 
 def _finish(tmp: Path, final: Path) -> None:

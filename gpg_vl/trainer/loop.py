@@ -68,7 +68,8 @@ def train(cfg: Config, log=print) -> dict:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
     say(f"policy {cfg.model.path} ({run.family.name}), {len(run.train_samples)} train / "
-        f"{len(run.test_samples)} test rows, algorithm {cfg.algorithm.name}")
+        f"{len(run.test_samples)} test rows, algorithm {cfg.algorithm.name}, "
+        f"{run.accelerator.distributed_type.value} x {run.accelerator.num_processes} on {run.accelerator.device}")
     first, before = start(run, say)
     logger = MetricsLogger(out, cfg.train.steps, enabled=main, tensorboard=cfg.train.tensorboard,
                            every=cfg.train.log_every)

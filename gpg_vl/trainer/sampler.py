@@ -27,12 +27,21 @@ class PromptSampler:
         return self._perm[pos % self.n]
 
     def draw(self, global_count: int) -> list[int]:
+        """This rank's dataset indices for the next ``global_count`` prompts of the stream."""
+        return [self._index(p) for p in self.draw_positions(global_count)]
+
+    def draw_positions(self, global_count: int) -> list[int]:
+        """This rank's stream positions for the next draw (advances the stream)."""
         if global_count % self.world:
             raise ValueError(f"{global_count} prompts do not split over {self.world} ranks")
         k = global_count // self.world
         start = self.position + self.rank * k
         self.position += global_count
-        return [self._index(p) for p in range(start, start + k)]
+        return list(range(start, start + k))
+
+    def index(self, position: int) -> int:
+        """The dataset row at a stream position."""
+        return self._index(position)
 
     def state_dict(self) -> dict:
         return {"position": self.position, "seed": self.seed, "num_rows": self.n}

@@ -39,6 +39,40 @@ class Run:
                                                      "consecutive_nonfinite": 0})
 
 
+def make_accelerator():
+    """The Accelerator for this launch.
+
+    CPU without DeepSpeed: ``Accelerator(cpu=True)`` (real gloo DDP under ``--multi_gpu``).
+    DeepSpeed on CPU (tests, no GPU): accelerate finds no backend by itself and would run every
+    rank alone, so the process group is set to gloo first.
+    """
+    import os
+
+    from accelerate import Accelerator, PartialState
+
+    deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
+    if torch.cuda.is_available():
+        return Accelerator()
+    if deepspeed:
+        PartialState(backend="gloo")
+        return Accelerator()
+    return Accelerator(cpu=True)
+
+
+def configure_deepspeed(accelerator, cfg: Config) -> None:
+    """Fill DeepSpeed's batch keys: one optimizer step per training step, whatever the number of
+    micro-batches (the trainer marks the accumulation boundary itself), clipping from the config."""
+    plugin = getattr(accelerator.state, "deepspeed_plugin", None)
+    if plugin is None:
+        return
+    ds = plugin.deepspeed_config
+    ds["train_micro_batch_size_per_gpu"] = 1
+    ds["gradient_accumulation_steps"] = 1
+    ds["train_batch_size"] = accelerator.num_processes
+    if ds.get("gradient_clipping", "auto") == "auto":
+        ds["gradient_clipping"] = cfg.train.max_grad_norm
+
+
 def vision_tower(model):
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     return inner.model.visual
@@ -81,10 +115,9 @@ def make_scheduler(optimizer, cfg: Config):
 
 
 def build_run(cfg: Config) -> Run:
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
 
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    accelerator = make_accelerator()
     set_seed(cfg.train.seed)
     random.seed(cfg.train.seed)
     policy_loss = get_policy_loss(cfg.algorithm.name)  # fails fast on a bad name
@@ -105,6 +138,7 @@ def build_run(cfg: Config) -> Run:
     optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
                                   betas=tuple(cfg.train.adam_betas))
     scheduler = make_scheduler(optimizer, cfg)
+    configure_deepspeed(accelerator, cfg)
     logprob_model, optimizer, scheduler = accelerator.prepare(LogprobModel(policy), optimizer, scheduler)
     reference = None
     if policy_loss.requires_reference:  # GRPO baseline: a frozen copy; GPG never loads one

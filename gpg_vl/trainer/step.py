@@ -60,11 +60,16 @@ def all_done_everywhere(run):
 def draw(run, per_rank: int) -> tuple[Rollout, list[dict], torch.Tensor, dict]:
     """Sample prompts, generate G completions each, score them."""
     cfg, g = run.cfg, run.cfg.rollout.num_generations
-    samples = [run.train_samples[i] for i in run.sampler.draw(per_rank * run.accelerator.num_processes)]
+    positions = run.sampler.draw_positions(per_rank * run.accelerator.num_processes)
+    samples = [run.train_samples[run.sampler.index(p)] for p in positions]
     batch = encode_prompts(run.processor, samples, **run.encode_kwargs)
+    # One generator per prompt, seeded by its stream position: the same prompt draws the same
+    # samples on any rank and in any batch, so 1 and N processes follow the same trajectory.
+    device = run.accelerator.device
+    generators = [torch.Generator(device=device).manual_seed(cfg.train.seed * 1_000_003 + p) for p in positions]
     rollout = generate(run.policy, run.processor, batch, max_new_tokens=cfg.rollout.max_new_tokens,
                        temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p, num_generations=g,
-                       all_done=all_done_everywhere(run))
+                       all_done=all_done_everywhere(run), generator=generators)
     per_row = [s for s in samples for _ in range(g)]
     rewards, parts = run.reward_model.score([""] * len(per_row), rollout.texts, per_row)
     return rollout, samples, rewards, parts
@@ -184,6 +189,7 @@ def update(run, pieces: list[Piece]) -> dict:
             acc.backward(torch.nan_to_num(loss, nan=0.0, posinf=0.0, neginf=0.0) * weight * acc.num_processes)
         stats["loss"] += loss.item() * weight
     acc.gradient_state._set_sync_gradients(True)
+    stats["loss"] = global_sum(run, [stats["loss"]])[0]  # each rank holds its share of the global sum
     if not finite:  # a non-finite loss: the gradient is not trusted, the step is skipped
         stats["loss"] = float("nan")
         return {**stats, **_skip_nonfinite(run, float("nan"))}
