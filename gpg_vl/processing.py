@@ -14,14 +14,19 @@ import torch
 VISION_KEYS = ("pixel_values", "image_grid_thw")
 
 
+def render_prompt(sample: dict, prompt_template: str = "{problem}") -> str:
+    """The user text of a sample: the template filled with the sample's fields."""
+    try:
+        return prompt_template.format(**sample)
+    except KeyError as exc:
+        raise KeyError(f"prompt_template needs field {exc} that sample {sample.get('id')!r} lacks") from None
+
+
 def build_messages(sample: dict, images: list, prompt_template: str = "{problem}",
                    system_prompt: str | None = None, min_pixels: int | None = None,
                    max_pixels: int | None = None) -> list[dict]:
     """The chat messages for one sample: its images first, then the filled-in prompt text."""
-    try:
-        text = prompt_template.format(**sample)
-    except KeyError as exc:
-        raise KeyError(f"prompt_template needs field {exc} that sample {sample.get('id')!r} lacks") from None
+    text = render_prompt(sample, prompt_template)
     content = []
     for img in images:
         item = {"type": "image", "image": img}

@@ -62,8 +62,6 @@ def test_bad_arguments_are_argparse_errors(capsys):
         main(["build-tiny", "--family", "llava", "--out", "x"])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: ModelLoadError is a RuntimeError, which errors.USER_ERRORS "
-                   "does not list, so a bad model.path escapes cli.main as a traceback instead of exit 2")
 def test_missing_model_path_exits_2_naming_it(capsys, synthetic_data, tmp_path):
     missing = str(tmp_path / "no-such-model")
     code = main(["train", "--config", DEMO, f"model.path={missing}", f"data.train={synthetic_data['train']}",

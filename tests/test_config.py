@@ -153,9 +153,6 @@ def test_cross_field_checks_become_config_errors(override, word):
     assert word in error_of(None, [override])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: schema.Config.__post_init__ accepts values that crash the "
-                   "first training step (max_new_tokens=0: torch.stack of no tokens in rollout.generate; "
-                   "max_draws=0 with beta_th: step.collect never draws and returns an unbound `n`)")
 @pytest.mark.parametrize("override, key", [("rollout.max_new_tokens=0", "max_new_tokens"),
                                            ("algorithm.max_draws=0", "max_draws")])
 def test_values_that_would_crash_a_step_are_config_errors(override, key):
@@ -193,8 +190,12 @@ def leaf_keys(cls, prefix="") -> list[str]:
     hints = typing.get_type_hints(cls)
     keys = []
     for f in dataclasses.fields(cls):
-        if dataclasses.is_dataclass(hints[f.name]):
-            keys += leaf_keys(hints[f.name], prefix + f.name + ".")
+        tp = hints[f.name]
+        item = typing.get_args(tp)[0] if typing.get_origin(tp) is list and typing.get_args(tp) else None
+        if dataclasses.is_dataclass(tp):
+            keys += leaf_keys(tp, prefix + f.name + ".")
+        elif item is not None and dataclasses.is_dataclass(item):  # rewards: the list, then each item's keys
+            keys += [prefix + f.name] + leaf_keys(item, prefix + f.name + "[].")
         else:
             keys.append(prefix + f.name)
     return keys
@@ -236,9 +237,6 @@ def test_describe_lists_every_key_with_its_default_and_help():
     assert "train.adam_betas = [0.9, 0.999]  # AdamW betas" in lines
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: describe(Config) prints `rewards = []` only; the keys of "
-                   "a reward item (name, weight, tasks, options) and their help never appear in "
-                   "`gpg-vl train --describe-config`")
 def test_describe_documents_reward_item_keys():
     text = "\n".join(describe(Config))
     for f in dataclasses.fields(RewardSpec):

@@ -142,6 +142,11 @@ def describe(cls: type, prefix: str = "") -> list[str]:
         if dataclasses.is_dataclass(tp):
             lines += describe(tp, prefix + f.name + ".")
             continue
+        item = get_args(tp)[0] if get_origin(tp) is list and get_args(tp) else None
+        if item is not None and dataclasses.is_dataclass(item):  # e.g. rewards: list[RewardSpec]
+            lines.append(f"{prefix}{f.name} = []  # {f.metadata.get('help', '')}; each item:")
+            lines += describe(item, f"{prefix}{f.name}[].")
+            continue
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else "<required>")
         lines.append(f"{prefix}{f.name} = {default!r}  # {f.metadata.get('help', '')}")

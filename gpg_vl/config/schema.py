@@ -128,5 +128,9 @@ class Config:
             raise ValueError(f"rollout.num_generations must be >= 2 (group statistics), got {g}")
         if self.algorithm.beta_th is not None and not 0.0 < self.algorithm.beta_th <= 1.0:
             raise ValueError(f"algorithm.beta_th must be in (0, 1], got {self.algorithm.beta_th}")
+        if self.rollout.max_new_tokens < 1:
+            raise ValueError(f"rollout.max_new_tokens must be >= 1, got {self.rollout.max_new_tokens}")
+        if self.algorithm.max_draws < 1:
+            raise ValueError(f"algorithm.max_draws must be >= 1, got {self.algorithm.max_draws}")
         if self.train.prompts_per_step < 1 or self.train.micro_batch_size < 1:
             raise ValueError("train.prompts_per_step and train.micro_batch_size must be >= 1")

@@ -6,7 +6,7 @@ from pathlib import Path
 from gpg_vl.families import Family, get_family
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(ValueError):
     """A model path that cannot give a policy + processor, named in the message."""
 
 

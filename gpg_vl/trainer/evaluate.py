@@ -6,7 +6,7 @@ from collections import defaultdict
 
 import torch
 
-from gpg_vl.processing import encode_prompts
+from gpg_vl.processing import encode_prompts, render_prompt
 from gpg_vl.rollout import generate
 
 
@@ -21,7 +21,8 @@ def evaluate(model, processor, samples: list[dict], reward_model, *, encode_kwar
         chunk = samples[s:s + batch_size]
         batch = encode_prompts(processor, chunk, **encode_kwargs)
         rollout = generate(model, processor, batch, max_new_tokens=max_new_tokens, do_sample=False)
-        rewards, parts = reward_model.score([""] * len(chunk), rollout.texts, chunk)
+        prompts = [render_prompt(s, encode_kwargs.get("prompt_template", "{problem}")) for s in chunk]
+        rewards, parts = reward_model.score(prompts, rollout.texts, chunk)
         total += rewards.sum().item()
         for i, sample in enumerate(chunk):
             task = sample.get("task", "all")

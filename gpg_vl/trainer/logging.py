@@ -12,14 +12,14 @@ class MetricsLogger:
     """Writes ``metrics.jsonl`` (one object per logged step) and TensorBoard scalars."""
 
     def __init__(self, out_dir: str | Path, total_steps: int, enabled: bool = True,
-                 tensorboard: bool = True, every: int = 1):
+                 tensorboard: bool = True, every: int = 1, append: bool = False):
         self.enabled, self.every, self.total = enabled, max(1, every), total_steps
         self.path = Path(out_dir) / "metrics.jsonl"
         self.writer = self.progress = None
         if not enabled:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = self.path.open("a")
+        self.file = self.path.open("a" if append else "w")  # a resumed run continues its log
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
             self.writer = SummaryWriter(str(Path(out_dir) / "tensorboard"))

@@ -34,6 +34,8 @@ def start(run, log) -> tuple[int, dict | None]:
     """Resume from a checkpoint, or warm up and evaluate a fresh run: (first step, before-eval)."""
     cfg = run.cfg
     ckpt = resolve_resume(cfg.train.resume_from, cfg.train.output_dir)
+    if ckpt is None:
+        refuse_to_overwrite(cfg.train.output_dir)
     if ckpt is not None:
         state = load_checkpoint(run, ckpt)
         run.counters.update(state.get("counters", {}))
@@ -46,6 +48,16 @@ def start(run, log) -> tuple[int, dict | None]:
     if before:
         log(f"before: {json.dumps(before['by_task'])}")
     return 0, before
+
+
+def refuse_to_overwrite(output_dir: str) -> None:
+    """A fresh run never mixes into, or deletes, an earlier run's checkpoints."""
+    from gpg_vl.trainer.checkpoint import complete_checkpoints
+
+    done = complete_checkpoints(Path(output_dir) / "checkpoints")
+    if done:
+        raise FileExistsError(f"{output_dir} already holds checkpoints of an earlier run (newest: {done[-1].name}); "
+                              "set train.resume_from=auto to continue it, or choose another train.output_dir")
 
 
 def check_finite(run, step: int, metrics: dict) -> None:
@@ -72,7 +84,7 @@ def train(cfg: Config, log=print) -> dict:
         f"{run.accelerator.distributed_type.value} x {run.accelerator.num_processes} on {run.accelerator.device}")
     first, before = start(run, say)
     logger = MetricsLogger(out, cfg.train.steps, enabled=main, tensorboard=cfg.train.tensorboard,
-                           every=cfg.train.log_every)
+                           every=cfg.train.log_every, append=first > 0)
     history, evals = [], []
     try:
         for step in range(first + 1, cfg.train.steps + 1):

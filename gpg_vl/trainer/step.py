@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from gpg_vl.algorithms import alpha_from_counts, degenerate_group_mask
-from gpg_vl.processing import encode_prompts, select_rows
+from gpg_vl.processing import encode_prompts, render_prompt, select_rows
 from gpg_vl.rollout import Rollout, generate
 
 
@@ -71,7 +71,8 @@ def draw(run, per_rank: int) -> tuple[Rollout, list[dict], torch.Tensor, dict]:
                        temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p, num_generations=g,
                        all_done=all_done_everywhere(run), generator=generators)
     per_row = [s for s in samples for _ in range(g)]
-    rewards, parts = run.reward_model.score([""] * len(per_row), rollout.texts, per_row)
+    prompts = [render_prompt(s, run.encode_kwargs["prompt_template"]) for s in per_row]
+    rewards, parts = run.reward_model.score(prompts, rollout.texts, per_row)
     return rollout, samples, rewards, parts
 
 
