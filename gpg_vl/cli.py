@@ -36,8 +36,28 @@ def cmd_train(args) -> int:
     cfg = load_config(Config, args.config, args.overrides)
     from gpg_vl.trainer.loop import train
 
-    train(cfg)
+    ok = False
+    try:
+        train(cfg)
+        ok = True
+    finally:
+        shutdown_distributed(wait=ok)
     return 0
+
+
+def shutdown_distributed(wait: bool = True) -> None:
+    """Leave the process group cleanly (torchrun + gloo was seen to hang at exit otherwise).
+
+    After a failure there is no barrier: the other ranks may never reach it.
+    """
+    try:
+        import torch.distributed as dist
+    except ImportError:
+        return
+    if dist.is_available() and dist.is_initialized():
+        if wait:
+            dist.barrier()
+        dist.destroy_process_group()
 
 
 def cmd_demo(args) -> int:

@@ -6,10 +6,13 @@ Each task is designed so a tiny randomly initialised vision tower can see what i
 - classification: one large shape of one of four colours; the answer is the colour word.
 - counting: 1-4 large squares in the four fixed 56 px quadrants (small objects at free positions
   stayed at chance in the prototype: a random vision tower could not see them).
-- grounding: one 56 px square on a 4 x 4 grid of 28 px cells (9 positions) over a background
-  whose red channel ramps with x and green channel with y, so each token's content says where it
-  is (Qwen's vision tower has no absolute position embedding). Free 0-1000 boxes stayed at chance
-  in the prototype; a grid with coarse coordinates makes the IoU reward dense enough to learn.
+- grounding: one 56 px square filling one of the four quadrants, over a background whose red
+  channel ramps with x and green channel with y, so each token's content says where it is
+  (Qwen's vision tower has no absolute position embedding). Free 0-1000 boxes stayed at chance
+  in the prototype. With nine overlapping positions, measured here, the policy collapsed onto
+  one large "hedge" box ([0,0,750,750]) whose expected IoU beat chance without looking; with
+  four disjoint quadrants no constant box beats a guess (expected IoU 0.25 either way), so the
+  only way up is to see where the square is.
 Rows follow the project's sample schema (id, images, problem, answer, task, labels / bbox,
 image_size), so the same loader, verifiers and evaluation serve real datasets.
 """
@@ -23,7 +26,6 @@ from gpg_vl.families import box_from_pixels
 
 COLOURS = {"red": (220, 45, 45), "green": (45, 185, 65), "blue": (55, 85, 235), "yellow": (235, 215, 45)}
 SIZE = 112  # image side in pixels: 4 x 4 merged tokens of 28 px
-CELL = 28
 TASKS = ("classification", "counting", "grounding")
 ANSWER_INSTRUCTION = " Output only the answer in <answer> </answer> tags."
 PROBLEMS = {
@@ -71,9 +73,7 @@ def _draw_grounding(rng: random.Random):
     from PIL import Image
 
     img = Image.new("RGB", (SIZE, SIZE))
-    i, j = rng.randint(0, 2), rng.randint(0, 2)
-    x1, y1 = j * CELL, i * CELL
-    box = [x1, y1, x1 + 2 * CELL, y1 + 2 * CELL]
+    box = quadrant_box(rng.randrange(4))
     px = img.load()
     for y in range(SIZE):
         for x in range(SIZE):
@@ -81,6 +81,13 @@ def _draw_grounding(rng: random.Random):
             px[x, y] = (40 + 160 * x // SIZE, 40 + 160 * y // SIZE, 235 if inside else 30)
     answer = "[" + ",".join(str(round(v)) for v in box_from_pixels(box, "qwen2_vl", (SIZE, SIZE))) + "]"
     return img, {"answer": answer, "bbox": box, "image_size": [SIZE, SIZE]}
+
+
+def quadrant_box(q: int) -> list[int]:
+    """Pixel box of quadrant q (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right)."""
+    half = SIZE // 2
+    x1, y1 = (q % 2) * half, (q // 2) * half
+    return [x1, y1, x1 + half, y1 + half]
 
 
 DRAW = {"classification": _draw_classification, "counting": _draw_counting, "grounding": _draw_grounding}
@@ -127,8 +134,7 @@ def random_answer(row: dict, rng: random.Random, frame: str = "qwen2_vl") -> str
     if task == "counting":
         return str(rng.randint(1, 4))
     if task == "grounding":
-        i, j = rng.randint(0, 2), rng.randint(0, 2)
-        box = [j * CELL, i * CELL, j * CELL + 2 * CELL, i * CELL + 2 * CELL]
+        box = quadrant_box(rng.randrange(4))
         size = row.get("image_size") or [SIZE, SIZE]
         return "[" + ",".join(str(round(v)) for v in box_from_pixels(box, frame, size)) + "]"
     raise ValueError(f"random_answer: no synthetic task {task!r} (row {row.get('id')})")

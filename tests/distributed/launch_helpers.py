@@ -1,0 +1,51 @@
+"""Launch helpers for the multi-process tests (bounded subprocesses, short GPG runs)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+REWARD = Path(__file__).with_name("varied_reward.py")
+
+
+def run_bounded(cmd: list[str], timeout: float = 420, env: dict | None = None) -> str:
+    """Run ``cmd`` in a new session; kill the session on timeout; return combined output."""
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        pytest.fail(f"timed out after {timeout}s: {' '.join(cmd)}\n{out[-4000:]}")
+    if proc.returncode != 0:
+        pytest.fail(f"exit {proc.returncode}: {' '.join(cmd)}\n{out[-6000:]}")
+    return out
+
+
+def train_args(model_dir: Path, train_jsonl: Path, out: Path, steps: int, *extra: str) -> list[str]:
+    """Overrides for a short GPG run on the synthetic data with a text-varying reward."""
+    return ["--config", str(REPO / "configs" / "demo.yaml"),
+            f"model.path={model_dir}", f"data.train={train_jsonl}", "data.test=null",
+            f"train.output_dir={out}", f"train.steps={steps}", "warmup.steps=0",
+            "train.prompts_per_step=4", "rollout.num_generations=4", "rollout.max_new_tokens=6",
+            "train.lr=1e-3", "train.tensorboard=false", "train.log_every=100",
+            f"rewards=[{{name: '{REWARD}:text_length_reward', weight: 1.0}}]", *extra]
+
+
+def final_weights(out: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(out / "final" / "model.safetensors"))
+
+
+def max_diff(a: dict, b: dict) -> float:
+    assert sorted(a) == sorted(b), "the exports hold different tensors"
+    return max((a[k].float() - b[k].float()).abs().max().item() for k in a)
