@@ -149,11 +149,11 @@ def test_grounding_answer_is_the_blue_square_box_in_0_1000(data):
         ys, xs = np.nonzero(px[..., 2] > 200)  # the square is pure blue; the ramp keeps blue at 30
         box = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]  # exclusive ends
         assert box == r["bbox"]
-        assert box[2] - box[0] == box[3] - box[1] == 56 and box[0] % 28 == 0 and box[1] % 28 == 0
+        assert box[2] - box[0] == box[3] - box[1] == 56 and box[0] % 56 == 0 and box[1] % 56 == 0
         answer = [int(v) for v in re.fullmatch(r"\[(\d+),(\d+),(\d+),(\d+)\]", r["answer"]).groups()]
         assert answer == [round(v * 1000 / 112) for v in box]
-        # 28 px cells map to multiples of 250 in the 0-1000 frame.
-        assert all(v in (0, 250, 500, 750, 1000) for v in answer)
+        # The square fills one quadrant: its corners are multiples of 500 in the 0-1000 frame.
+        assert all(v in (0, 500, 1000) for v in answer)
 
 
 def test_random_answers_are_well_formed_per_task():
@@ -162,10 +162,9 @@ def test_random_answers_are_well_formed_per_task():
     assert colours == {"red", "green", "blue", "yellow"}
     assert {random_answer({"task": "counting"}, rng) for _ in range(200)} == {"1", "2", "3", "4"}
     boxes = {random_answer({"task": "grounding", "image_size": [112, 112]}, rng) for _ in range(400)}
-    assert len(boxes) == 9  # 3 x 3 positions of a 2-cell square
-    assert "[250,500,750,1000]" in boxes
+    assert boxes == {"[0,0,500,500]", "[500,0,1000,500]", "[0,500,500,1000]", "[500,500,1000,1000]"}
     pixel_box = random_answer({"task": "grounding", "image_size": [112, 112]}, random.Random(1), frame="pixels")
-    assert all(int(v) % 28 == 0 for v in pixel_box.strip("[]").split(","))
+    assert all(int(v) % 56 == 0 for v in pixel_box.strip("[]").split(","))
     with pytest.raises(ValueError, match="math"):
         random_answer({"task": "math", "id": "m1"}, rng)
 
