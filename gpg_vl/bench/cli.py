@@ -19,8 +19,8 @@ def add_arguments(parser) -> None:
                         help="tiny: the demo model on 112 px images; small: vision depth 4, 224-448 px images")
     parser.add_argument("--steps", type=int, default=5, help="measured steps per side (medians over these)")
     parser.add_argument("--warmup", type=int, default=1, help="steps run first and not counted")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads on both sides (default: all visible cores)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads, the same on both sides (1 repeats best on a shared machine)")
     parser.add_argument("--side", choices=["both", "gpg_vl"], default="both",
                         help="run one side only (a gpg-vl-only run is reported as unpaired)")
     parser.add_argument("--num-generations", type=int, default=None, help="override the workload's G")
@@ -29,20 +29,25 @@ def add_arguments(parser) -> None:
     parser.add_argument("--micro-batch-size", type=int, default=None, help="override the update micro-batch")
     parser.add_argument("--root", default="runs/bench", help="where workload checkpoints and data are built")
     parser.add_argument("--out", default=None, help="write the result JSON here")
+    parser.add_argument("--render", default=None, metavar="FILE.json",
+                        help="print the table of a saved result (medians recomputed) and exit")
 
 
 def run(args) -> int:
-    import os
+    from gpg_vl.bench.runner import format_table, resummarise, run_benchmark
 
-    from gpg_vl.bench.runner import format_table, run_benchmark
-
-    if args.steps < 1 or args.warmup < 0:
-        raise ValueError("--steps must be >= 1 and --warmup >= 0")
+    if args.render:
+        result = resummarise(json.loads(Path(args.render).read_text()))
+        print(f"command: {result.get('command')}\n")
+        print(format_table(result))
+        return 0
+    if args.steps < 1 or args.warmup < 0 or args.threads < 1:
+        raise ValueError("--steps and --threads must be >= 1 and --warmup >= 0")
     work = get_workload(args.workload, num_generations=args.num_generations,
                         prompts_per_step=args.prompts_per_step, max_new_tokens=args.max_new_tokens,
                         micro_batch_size=args.micro_batch_size)
     sides = ("gpg_vl", "trl") if args.side == "both" else ("gpg_vl",)
-    threads = args.threads or os.cpu_count() or 1
+    threads = args.threads
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     result = run_benchmark(work, args.steps, args.warmup, threads, args.root, sides=sides, log=log)
     result["command"] = "gpg-vl bench " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \

@@ -27,6 +27,8 @@ STEP_FIGURES = {
     "gen_patches": "  in generation",
     "update_patches": "  in the update",
     "vision_seconds": "vision-tower forward seconds / step",
+    "gen_vision_seconds": "  in generation",
+    "update_vision_seconds": "  in the update",
     "prompt_tokens": "prompt tokens prefilled / step",
     "gen_prompt_tokens": "  in generation",
     "update_prompt_tokens": "  in the update",
@@ -109,6 +111,19 @@ def run_benchmark(work: Workload, steps: int, warmup: int, threads: int, root: s
                   **{k: v for k, v in ratios.items() if k not in ("step_seconds", "peak_rss_mb")}},
         "targets": targets(work.name, work, ours, trl, ratios),
     }
+
+
+def resummarise(result: dict) -> dict:
+    """A saved result with its medians recomputed from the per-step records (``--render``)."""
+    settings = result["settings"]
+    fields = {k: v for k, v in settings.items() if k in Workload.__dataclass_fields__}
+    work = Workload(**{**fields, "image_sides": tuple(fields["image_sides"])})
+    out = dict(result)
+    for side in SIDES:
+        if result.get(side):
+            raw = {"steps": result[side]["per_step"], **{k: result[side].get(k) for k in PEAK_FIGURES}}
+            out[side] = summarise(raw, settings["warmup"], work)
+    return out
 
 
 def _device() -> str:

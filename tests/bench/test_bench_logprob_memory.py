@@ -64,6 +64,7 @@ def test_chunked_completion_logprobs_never_hold_the_full_vocab_tensor(real_vocab
 
     peak = measured_peak_mb(forward_backward)
     full_mb = FULL_BYTES / 2**20
+    print(f"peak above start: {peak:.0f} MiB; the full [tokens, vocab] float32 tensor: {full_mb:.0f} MiB")
     assert peak < full_mb / 2, f"peak {peak:.0f} MiB >= half of the {full_mb:.0f} MiB full-vocab tensor"
 
     def materialise_half():  # the control: half of that tensor, written, is seen

@@ -41,6 +41,21 @@ def test_unpaired_table_says_so():
     assert "| step seconds | 1 | - | - |" in table
 
 
+def test_render_recomputes_medians_from_the_saved_steps(tmp_path, capsys):
+    from gpg_vl.cli import main
+
+    work = get_workload("tiny")
+    ours = summarise({"steps": [record(5.0, 1.0, 512), record(1.0, 0.5, 512), record(3.0, 0.5, 512)],
+                      "peak_rss_mb": 900.0}, warmup=1, work=work)
+    result = {"workload": "tiny", "settings": {**work.__dict__, "steps": 2, "warmup": 1, "threads": 1, "device": "cpu"},
+              "gpg_vl": {**ours, "step_seconds": 99.0}, "trl": None, "paired": False, "trl_error": "not run",
+              "ratio": {"step_seconds": None, "peak_rss": None}, "targets": {}, "command": "gpg-vl bench"}
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(result))
+    assert main(["bench", "--render", str(path)]) == 0
+    assert "| step seconds | 2 | - | - |" in capsys.readouterr().out  # median of 1 and 3, not the stale 99
+
+
 def test_bench_reward_has_trl_signature_and_varies():
     values = distinct_char_reward(["p", "p"], [[{"role": "assistant", "content": "aaaa"}], "abcd"], task=["x", "x"])
     assert values == [1 / 5, 4 / 5]
