@@ -17,25 +17,28 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 
-def _chunk_logprobs(hidden: torch.Tensor, head: torch.nn.Module, targets: torch.Tensor) -> torch.Tensor:
-    logits = head(hidden).float()  # [k, V]
+def _chunk_logprobs(hidden: torch.Tensor, head: torch.nn.Module, targets: torch.Tensor,
+                    temperature: float = 1.0) -> torch.Tensor:
+    logits = head(hidden).float() / temperature  # [k, V]
     return logits.gather(-1, targets[:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)  # [k]
 
 
 def token_logprobs(hidden: torch.Tensor, head: torch.nn.Module, targets: torch.Tensor,
-                   chunk_tokens: int = 1024) -> torch.Tensor:
-    """log softmax(head(hidden))[targets] for hidden [K, H], targets [K] -> [K].
+                   chunk_tokens: int = 1024, temperature: float = 1.0) -> torch.Tensor:
+    """log softmax(head(hidden) / temperature)[targets] for hidden [K, H], targets [K] -> [K].
 
     ``head`` is called as a module (not its weight read directly) so that DeepSpeed ZeRO-3's
-    parameter gathering hooks run.
+    parameter gathering hooks run. ``temperature`` is the sampling temperature: completions are
+    drawn from softmax(logits / T), so the policy whose gradient is followed is that one (as in
+    TRL and verl).
     """
     out = []
     for s in range(0, hidden.shape[0], chunk_tokens):
         h, t = hidden[s:s + chunk_tokens], targets[s:s + chunk_tokens]
         if torch.is_grad_enabled() and (h.requires_grad or any(p.requires_grad for p in head.parameters())):
-            out.append(checkpoint(_chunk_logprobs, h, head, t, use_reentrant=False))
+            out.append(checkpoint(_chunk_logprobs, h, head, t, temperature, use_reentrant=False))
         else:
-            out.append(_chunk_logprobs(h, head, t))
+            out.append(_chunk_logprobs(h, head, t, temperature))
     return torch.cat(out) if out else hidden.new_zeros(0)
 
 
@@ -106,7 +109,8 @@ def extend(trunk, cache, attention_mask: torch.Tensor, tokens: torch.Tensor, sta
 
 
 def grouped_completion_logprobs(model, prompt: dict, rows: torch.Tensor, completion_ids: torch.Tensor,
-                                completion_mask: torch.Tensor, chunk_tokens: int = 1024) -> torch.Tensor:
+                                completion_mask: torch.Tensor, chunk_tokens: int = 1024,
+                                temperature: float = 1.0) -> torch.Tensor:
     """log pi(o_t | prompt, o_<t) [N, C] with each prompt prefilled once.
 
     ``prompt`` holds B distinct prompts; ``rows`` [N] says which prompt each completion row
@@ -124,7 +128,7 @@ def grouped_completion_logprobs(model, prompt: dict, rows: torch.Tensor, complet
     else:
         hidden = first
     mask = completion_mask.bool()  # [N, C]
-    picked = token_logprobs(hidden[mask], head, completion_ids[mask], chunk_tokens)  # [K]
+    picked = token_logprobs(hidden[mask], head, completion_ids[mask], chunk_tokens, temperature)  # [K]
     logprobs = torch.zeros(n, c, dtype=picked.dtype, device=picked.device)  # [N, C]
     return logprobs.masked_scatter(mask, picked)
 
@@ -136,11 +140,12 @@ class LogprobModel(torch.nn.Module):
     see the whole computation in their forward, and gradient synchronisation stays correct.
     """
 
-    def __init__(self, policy):
+    def __init__(self, policy, temperature: float = 1.0):
         super().__init__()
         self.policy = policy
+        self.temperature = temperature  # the sampling temperature the completions were drawn at
 
     def forward(self, prompt: dict, rows: torch.Tensor, completion_ids: torch.Tensor,
                 completion_mask: torch.Tensor, chunk_tokens: int = 1024) -> torch.Tensor:
         return grouped_completion_logprobs(self.policy, prompt, rows, completion_ids, completion_mask,
-                                           chunk_tokens)
+                                           chunk_tokens, self.temperature)

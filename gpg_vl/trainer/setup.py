@@ -142,7 +142,8 @@ def build_run(cfg: Config) -> Run:
                                   betas=tuple(cfg.train.adam_betas))
     scheduler = make_scheduler(optimizer, cfg)
     configure_deepspeed(accelerator, cfg)
-    logprob_model, optimizer, scheduler = accelerator.prepare(LogprobModel(policy), optimizer, scheduler)
+    logprob_model, optimizer, scheduler = accelerator.prepare(LogprobModel(policy, cfg.rollout.temperature),
+                                                              optimizer, scheduler)
     reference = None
     if policy_loss.requires_reference:  # GRPO baseline: a frozen copy; GPG never loads one
         reference, _, _ = load_policy(cfg.model.path, dtype=cfg.model.dtype, device=device)

@@ -205,7 +205,8 @@ def _baseline_inputs(run, prompt, rows, ids, mask, logprobs) -> dict:
     if run.policy_loss.requires_reference:
         from gpg_vl.models.forward import grouped_completion_logprobs
         with torch.no_grad():
-            extra["ref_logprobs"] = grouped_completion_logprobs(run.reference, prompt, rows, ids, mask)
+            extra["ref_logprobs"] = grouped_completion_logprobs(run.reference, prompt, rows, ids, mask,
+                                                                temperature=run.cfg.rollout.temperature)
     return extra
 
 
