@@ -37,6 +37,9 @@ def train_args(model_dir: Path, train_jsonl: Path, out: Path, steps: int, *extra
             f"train.output_dir={out}", f"train.steps={steps}", "warmup.steps=0",
             "train.prompts_per_step=4", "rollout.num_generations=4", "rollout.max_new_tokens=6",
             "train.lr=1e-3", "train.tensorboard=false", "train.log_every=100",
+            # Pinned here, not inherited from the demo: with beta_th each rank keeps its own valid
+            # groups first, so 1 and 2 processes may keep different groups (by design).
+            "algorithm.beta_th=null", "algorithm.aggregation=token-mean", "train.lr_schedule=constant",
             f"rewards=[{{name: '{REWARD}:text_length_reward', weight: 1.0}}]", *extra]
 
 

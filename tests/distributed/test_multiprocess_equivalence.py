@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from launch_helpers import BIN, REPO, final_weights, max_diff, run_bounded, train_args
+from launch_helpers import BIN, REPO, REWARD, final_weights, max_diff, run_bounded, train_args
 
 pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]
 
@@ -43,3 +43,19 @@ def test_two_processes_match_one(mode, single_run, tiny_dirs, synthetic_data, tm
     init = load_file(str(tiny_dirs["qwen2_vl"] / "model.safetensors"))
     assert max_diff(one, init) > 1e-3, "training did not move the weights: the comparison would be empty"
     assert max_diff(one, two) < 1e-4
+
+
+def test_beta_th_redraws_agree_across_ranks(tiny_dirs, synthetic_data, tmp_path, free_port):
+    """With beta_th the ranks decide together whether to draw again (a global fraction), so a
+    2-process ZeRO-3 run (collective forwards) finishes, and it logs redraws."""
+    import json
+
+    out = tmp_path / "beta"
+    run_bounded([*LAUNCH, *MODES["zero3"], "--main_process_port", str(free_port), "-m", "gpg_vl.cli", "train",
+                 *train_args(tiny_dirs["qwen2_vl"], synthetic_data["train"], out, 3,
+                             "algorithm.beta_th=1.0", "algorithm.max_draws=3",
+                             f"rewards=[{{name: '{REWARD}:sparse_length_reward', weight: 1.0}}]")], timeout=420)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert all(1 <= r["draws"] <= 3 for r in rows) and any(r["draws"] > 1 for r in rows)
+    assert (out / "final" / "model.safetensors").exists()
