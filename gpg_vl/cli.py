@@ -1,4 +1,4 @@
-"""The ``gpg-vl`` command: build-tiny, make-data, train, demo, verify, eval.
+"""The ``gpg-vl`` command: build-tiny, make-data, train, demo, verify, eval, bench.
 
 Every subcommand turns bad input into one clear error line (exit code 2) rather than a traceback.
 """

@@ -52,6 +52,8 @@ def completion_logprobs(model, prompt: dict, completion_ids: torch.Tensor, compl
                         chunk_tokens: int = 1024, mm_encoder_outputs: dict | None = None) -> torch.Tensor:
     """log pi(o_t | prompt, o_<t) for every completion token: [N, C] (0 where mask is 0).
 
+    The plain full-sequence forward over a group-repeated batch: the reference that the
+    grouped path (``grouped_completion_logprobs``, used in training) is tested against.
     ``prompt`` is a (left-padded, group-repeated) batch: input_ids / attention_mask /
     mm_token_type_ids [N, P], pixel_values, image_grid_thw. completion_ids/mask are [N, C].
     """
