@@ -53,7 +53,8 @@ def completion_logprobs(model, prompt: dict, completion_ids: torch.Tensor, compl
     """log pi(o_t | prompt, o_<t) for every completion token: [N, C] (0 where mask is 0).
 
     The plain full-sequence forward over a group-repeated batch: the reference that the
-    grouped path (``grouped_completion_logprobs``, used in training) is tested against.
+    grouped path (``grouped_completion_logprobs``, used by the GPG update) is tested against;
+    the supervised warm-up (one target per prompt, nothing to share) uses it too.
     ``prompt`` is a (left-padded, group-repeated) batch: input_ids / attention_mask /
     mm_token_type_ids [N, P], pixel_values, image_grid_thw. completion_ids/mask are [N, C].
     """
