@@ -29,7 +29,12 @@ class Piece:
     parts: dict  # component -> [num kept prompts * G]
 
     def rows(self, g: int) -> list[int]:
-        return [p * g + k for p in self.prompts for k in range(g)]
+        return group_rows(self.prompts, g)
+
+
+def group_rows(prompts: list[int], g: int) -> list[int]:
+    """Rollout rows of the given prompts (prompt p's samples are rows p*G .. p*G+G-1)."""
+    return [p * g + k for p in prompts for k in range(g)]
 
 
 def global_sum(run, values: list[float]) -> list[float]:
@@ -98,7 +103,7 @@ def collect(run) -> tuple[list[Piece], int]:
     for d, (rollout, samples, rewards, parts, _) in enumerate(draws):
         kept = sorted(p for inv, dd, p in ranked if dd == d)
         if kept:
-            rows = torch.tensor([p * g + k for p in kept for k in range(g)])
+            rows = torch.tensor(group_rows(kept, g))
             pieces.append(Piece(rollout, kept, samples, rewards[rows], {k: v[rows] for k, v in parts.items()}))
     return pieces, n
 
