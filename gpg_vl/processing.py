@@ -66,11 +66,6 @@ def encode_prompts(processor, samples: list[dict], *, prompt_template: str = "{p
     return dict(batch)
 
 
-def image_token_id(model_or_config) -> int:
-    config = getattr(model_or_config, "config", model_or_config)
-    return config.image_token_id
-
-
 def images_per_row(input_ids: torch.Tensor, image_grid_thw: torch.Tensor | None, image_token: int,
                    merge_size: int = 2) -> list[list[int]]:
     """Which images (indices into image_grid_thw) belong to each row of ``input_ids``."""

@@ -100,7 +100,6 @@ def tiny_config(family: str, tokenizer, text: dict | None = None, vision: dict |
 
 def build_processor(family: str, tokenizer, min_pixels: int, max_pixels: int):
     """The family's real processor class around the local tokenizer."""
-    from transformers import AutoProcessor  # noqa: F401  (registers classes)
     from transformers.models.qwen2_vl import Qwen2VLImageProcessor
 
     image_processor = Qwen2VLImageProcessor(size={"shortest_edge": min_pixels, "longest_edge": max_pixels})

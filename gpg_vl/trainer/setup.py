@@ -10,7 +10,7 @@ import torch
 from gpg_vl.algorithms import get_advantage_estimator, get_policy_loss
 from gpg_vl.config import Config
 from gpg_vl.models import load_policy
-from gpg_vl.models.forward import LogprobModel
+from gpg_vl.models.forward import LogprobModel, base_and_head
 from gpg_vl.trainer.rewards import RewardModel
 from gpg_vl.trainer.sampler import PromptSampler
 
@@ -74,8 +74,7 @@ def configure_deepspeed(accelerator, cfg: Config) -> None:
 
 
 def vision_tower(model):
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return inner.model.visual
+    return base_and_head(model)[0].visual
 
 
 def lora_target_regex(lora, family) -> str:

@@ -7,6 +7,7 @@ all ranks, so every rank takes the same decision.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -24,7 +25,6 @@ class Piece:
 
     rollout: Rollout
     prompts: list[int]  # kept prompt indices within the draw
-    samples: list[dict]  # the draw's samples (one per prompt)
     rewards: torch.Tensor  # [num kept prompts * G]
     parts: dict  # component -> [num kept prompts * G]
 
@@ -62,7 +62,7 @@ def all_done_everywhere(run):
     return lambda done: global_max(run, float(not bool(done.all()))) == 0.0
 
 
-def draw(run, per_rank: int) -> tuple[Rollout, list[dict], torch.Tensor, dict]:
+def draw(run, per_rank: int) -> tuple[Rollout, torch.Tensor, dict]:
     """Sample prompts, generate G completions each, score them."""
     cfg, g = run.cfg, run.cfg.rollout.num_generations
     positions = run.sampler.draw_positions(per_rank * run.accelerator.num_processes)
@@ -78,7 +78,7 @@ def draw(run, per_rank: int) -> tuple[Rollout, list[dict], torch.Tensor, dict]:
     per_row = [s for s in samples for _ in range(g)]
     prompts = [render_prompt(s, run.encode_kwargs["prompt_template"]) for s in per_row]
     rewards, parts = run.reward_model.score(prompts, rollout.texts, per_row)
-    return rollout, samples, rewards, parts
+    return rollout, rewards, parts
 
 
 def collect(run) -> tuple[list[Piece], int]:
@@ -92,19 +92,19 @@ def collect(run) -> tuple[list[Piece], int]:
     beta_th = cfg.algorithm.beta_th
     draws = []
     for n in range(1, (cfg.algorithm.max_draws if beta_th else 1) + 1):
-        rollout, samples, rewards, parts = draw(run, per_rank)
+        rollout, rewards, parts = draw(run, per_rank)
         valid = (~degenerate_group_mask(rewards, g)).tolist()
-        draws.append((rollout, samples, rewards, parts, valid))
+        draws.append((rollout, rewards, parts, valid))
         ranked = sorted(((not v, d, p) for d, (*_, vs) in enumerate(draws) for p, v in enumerate(vs)))[:per_rank]
         n_valid, n_total = global_sum(run, [sum(not r[0] for r in ranked), len(ranked)])
         if beta_th is None or n_valid / n_total >= beta_th:
             break
     pieces = []
-    for d, (rollout, samples, rewards, parts, _) in enumerate(draws):
+    for d, (rollout, rewards, parts, _) in enumerate(draws):
         kept = sorted(p for inv, dd, p in ranked if dd == d)
         if kept:
             rows = torch.tensor(group_rows(kept, g))
-            pieces.append(Piece(rollout, kept, samples, rewards[rows], {k: v[rows] for k, v in parts.items()}))
+            pieces.append(Piece(rollout, kept, rewards[rows], {k: v[rows] for k, v in parts.items()}))
     return pieces, n
 
 
@@ -183,7 +183,7 @@ def update(run, pieces: list[Piece]) -> dict:
         ids, mask = ro.completion_ids[rows, :width], ro.completion_mask[rows, :width]
         last = k == len(work) - 1
         acc.gradient_state._set_sync_gradients(last)  # DeepSpeed steps only at the boundary
-        with acc.no_sync(run.logprob_model) if not last and acc.num_processes > 1 else _null():
+        with acc.no_sync(run.logprob_model) if not last and acc.num_processes > 1 else contextlib.nullcontext():
             logprobs = run.logprob_model(prompt, local, ids, mask)  # [n, C]
             extra = _baseline_inputs(run, prompt, local, ids, mask, logprobs)
             weight = 1.0 if adv is not None else 0.0
@@ -242,14 +242,6 @@ def _optimizer_step(run) -> dict:
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
     return {"grad_norm": grad_norm, "skipped": 0}
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def step_metrics(run, pieces: list[Piece], draws: int, stats: dict, t_gen: float, t_all: float) -> dict:
