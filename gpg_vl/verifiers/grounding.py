@@ -1,7 +1,8 @@
 """``grounding_iou``: a predicted box against the ground-truth box.
 
-Returns the IoU in [0, 1] (``reward="iou"``), or 1.0/0.0 for IoU >= ``threshold``
-(``reward="threshold"``). Boxes are read from the answer as ``[x1, y1, x2, y2]`` or
+Returns the IoU in [0, 1] (``reward="iou"``), 1.0/0.0 for IoU >= ``threshold``
+(``reward="threshold"``), or GIoU + 1 in [0, 2] (``reward="giou"``: Visual-RFT's LISA reward,
+see :func:`box_giou`). Boxes are read from the answer as ``[x1, y1, x2, y2]`` or
 ``(x1,y1),(x2,y2)``, integers or decimals. With ``boxes="single"`` (default) an answer holding
 more than one box scores 0; ``first`` scores the first box, ``best`` the best of them.
 
@@ -13,7 +14,7 @@ or the per-item column ``box_format``:
   computed from ``image_size`` with the ``min_pixels``/``max_pixels`` options);
 - ``pixels``: original-image pixels.
 Both boxes are clipped to the image. A box with x1 > x2 or y1 > y2, or zero area, scores 0
-without an error -- VLM-R1's IoU divided by zero on such boxes.
+(the lowest value of every reward) without an error -- VLM-R1's IoU divided by zero on such boxes.
 
 Columns: ``bbox`` (ground truth, original pixels), ``image_size`` [W, H], optional
 ``resized_size`` [W, H] and ``box_format``.
@@ -51,6 +52,23 @@ def box_iou(a, b) -> float:
     return inter / (box_area(a) + box_area(b) - inter)
 
 
+def box_giou(a, b) -> float:
+    """Generalised IoU (Rezatofighi et al. 2019): IoU - (C - U) / C, in [-1, 1], where C is the
+    area of the smallest box enclosing both and U the union. -1 when either box has no area.
+
+    Visual-RFT's LISA reward is this plus 1 (``compute_giou`` in
+    Liuziyu77/Visual-RFT src/virft/src/open_r1/grpo_lisa.py, also undyingjoker/GPG_OPENRS
+    Visual-RFT/src/virft/src/open_r1/grpo_lisa.py), on boxes divided by 1000 and not clipped.
+    """
+    area_a, area_b = box_area(a), box_area(b)
+    if area_a == 0.0 or area_b == 0.0:
+        return -1.0
+    inter = box_area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
+    union = area_a + area_b - inter
+    enclosing = box_area((min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])))
+    return inter / union - (enclosing - union) / enclosing
+
+
 def _size(value, name: str) -> tuple[float, float]:
     """A [W, H] column value, checked: two positive finite numbers."""
     if not isinstance(value, (list, tuple)) or len(value) != 2:
@@ -66,7 +84,7 @@ def _optional_pixels(v) -> bool:
 
 
 @register_scorer("grounding_iou", required=("bbox", "image_size"), checks={
-    "answer_source": ANSWER_SOURCES, "frame": BOX_FRAMES, "reward": ("iou", "threshold"),
+    "answer_source": ANSWER_SOURCES, "frame": BOX_FRAMES, "reward": ("iou", "threshold", "giou"),
     "boxes": ("single", "first", "best"), "min_pixels": _optional_pixels,
     "max_pixels": _optional_pixels,
     "threshold": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1,
@@ -75,7 +93,7 @@ def score_grounding_iou(completion: str, bbox, image_size, resized_size=None, bo
                         answer_source: str = "block", frame: str = "qwen2_vl", reward: str = "iou",
                         threshold: float = 0.5, boxes: str = "single", min_pixels: int | None = None,
                         max_pixels: int | None = None) -> float:
-    """IoU of the predicted box with ``bbox`` (or 1/0 at ``threshold``); module docstring."""
+    """IoU of the predicted box with ``bbox`` (1/0 at ``threshold``, or GIoU + 1); module docstring."""
     frame = box_format or frame
     if frame not in BOX_FRAMES:
         raise ValueError(f"box_format {frame!r} is not one of {BOX_FRAMES}")
@@ -92,9 +110,13 @@ def score_grounding_iou(completion: str, bbox, image_size, resized_size=None, bo
                    families.resized_size((round(width), round(height)), min_pixels, max_pixels))
     else:
         resized = None
-    candidates = predicted if boxes == "best" else predicted[:1]
-    best = max(box_iou(clip_box(families.box_to_pixels(box, frame, (width, height), resized),
-                                width, height), gold) for box in candidates)
+    candidates = [clip_box(families.box_to_pixels(box, frame, (width, height), resized), width, height)
+                  for box in (predicted if boxes == "best" else predicted[:1])]
+    if reward == "giou":
+        # Visual-RFT also gives 2.0 for an answer string equal to the ground truth's; such an
+        # answer holds the same box, which scores GIoU + 1 = 2.0 here as well.
+        return 1.0 + max(box_giou(box, gold) for box in candidates)
+    best = max(box_iou(box, gold) for box in candidates)
     if reward == "threshold":
         return 1.0 if best >= threshold else 0.0
     return best

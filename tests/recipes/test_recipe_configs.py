@@ -94,6 +94,7 @@ def test_grounding_reward_uses_the_model_s_pixel_limits(path):
     assert iou.options.get("min_pixels") == cfg.model.min_pixels
     assert iou.options.get("max_pixels") == cfg.model.max_pixels
     assert cfg.data.adapter_options == {"box_frame": "qwen2_vl"}  # the data file's frame, any model
+    assert iou.options.get("reward") == "giou"  # Visual-RFT's LISA reward: GIoU + 1 in [0, 2]
 
 
 def test_every_recipe_cites_its_sources():
