@@ -75,6 +75,9 @@ def save_checkpoint(run, step: int, extra: dict) -> Path:
     acc.wait_for_everyone()
     export_policy(run, tmp)
     acc.save_state(str(tmp / "trainer_state"))
+    # Every rank writes its own random_states_<rank>.pkl into tmp; rename only after all have
+    # (on several nodes a slower rank would otherwise write into a folder already renamed).
+    acc.wait_for_everyone()
     if acc.is_main_process:
         (tmp / "gpg_vl_state.json").write_text(json.dumps({"step": step, **extra}, indent=2, default=str))
         _finish(tmp, final)
