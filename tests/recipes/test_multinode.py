@@ -96,15 +96,26 @@ def run_together(launches: list[tuple[list[str], dict, Path]], timeout: float = 
             p.wait()
 
 
-def train_argv(tiny: Path, data: Path, reward: Path, out: Path, gpus: int) -> list[str]:
-    """train_counting.sh with the recipe config shrunk to 2 GPG steps of 4 prompts x G=4."""
-    return ["bash", str(SCRIPT), "--cpu", "--num-gpus", str(gpus), "--model", str(tiny),
-            "--config", "configs/counting_qwen2vl_2b.yaml", "--data", str(data), "--output-dir", str(out),
-            "data.adapter=jsonl", "model.dtype=float32", "model.min_pixels=12544", "model.max_pixels=12544",
-            "model.attn_implementation=null", "rollout.num_generations=4", "rollout.max_new_tokens=6",
-            "train.steps=2", "train.prompts_per_step=4", "train.micro_batch_size=4", "train.lr=1e-3",
-            "train.lr_schedule=constant", "train.save_every=2", "train.tensorboard=false",
-            "algorithm.beta_th=null", f"rewards=[{{name: '{reward}:shard_reward'}}]"]
+def write_config(folder: Path, reward: Path) -> Path:
+    """A standalone config for 2 GPG steps of 4 prompts x G=4 on the tiny model (its own file, so
+    that changes to the recipe configs do not move this test; the dry-run tests cover those)."""
+    path = folder / "tiny_counting.yaml"
+    path.write_text(f"""\
+model: {{dtype: float32, min_pixels: 12544, max_pixels: 12544, attn_implementation: null}}
+data: {{adapter: jsonl}}
+rollout: {{num_generations: 4, max_new_tokens: 6, temperature: 1.0}}
+rewards: [{{name: '{reward}:shard_reward', weight: 1.0}}]
+algorithm: {{name: gpg, beta_th: null, aggregation: token-mean}}
+warmup: {{steps: 0}}
+train: {{seed: 42, steps: 2, prompts_per_step: 4, micro_batch_size: 4, lr: 1.0e-3, lr_schedule: constant,
+        save_every: 2, tensorboard: false, eval_every: 0}}
+""")
+    return path
+
+
+def train_argv(config: Path, tiny: Path, data: Path, out: Path, gpus: int) -> list[str]:
+    return ["bash", str(SCRIPT), "--cpu", "--num-gpus", str(gpus), "--config", str(config),
+            "--model", str(tiny), "--data", str(data), "--output-dir", str(out)]
 
 
 def shard_calls(folder: Path) -> dict[int, list[dict]]:
@@ -121,6 +132,7 @@ def files_under(folder: Path) -> set[str]:
 def test_two_nodes_of_one_process_match_one_node_of_two(tmp_path, tiny_dirs, synthetic_data):
     reward = tmp_path / "shard_reward.py"
     reward.write_text(SHARD_REWARD)
+    config = write_config(tmp_path, reward)
     logs = {name: tmp_path / f"shards-{name}" for name in ("nodes", "single")}
     for folder in logs.values():
         folder.mkdir()
@@ -131,16 +143,16 @@ def test_two_nodes_of_one_process_match_one_node_of_two(tmp_path, tiny_dirs, syn
     port = str(free_port())
     node = dict(NNODES="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=port, GPG_VL_SHARD_LOG=str(logs["nodes"]))
     started = time.perf_counter()
-    codes = run_together([(train_argv(tiny, data, reward, out0, 1), script_env(NODE_RANK="0", **node),
+    codes = run_together([(train_argv(config, tiny, data, out0, 1), script_env(NODE_RANK="0", **node),
                            tmp_path / "node0.log"),
-                          (train_argv(tiny, data, reward, out1, 1), script_env(NODE_RANK="1", **node),
+                          (train_argv(config, tiny, data, out1, 1), script_env(NODE_RANK="1", **node),
                            tmp_path / "node1.log")])
     nodes_seconds = time.perf_counter() - started
     log0, log1 = (tmp_path / "node0.log").read_text(), (tmp_path / "node1.log").read_text()
     assert codes == [0, 0], f"exit codes {codes}\n--- node 0\n{log0[-4000:]}\n--- node 1\n{log1[-4000:]}"
 
     # One node x two processes, same seed, config and global batch.
-    codes = run_together([(train_argv(tiny, data, reward, single, 2),
+    codes = run_together([(train_argv(config, tiny, data, single, 2),
                            script_env(MASTER_PORT=str(free_port()), GPG_VL_SHARD_LOG=str(logs["single"])),
                            tmp_path / "single.log")])
     assert codes == [0], (tmp_path / "single.log").read_text()[-4000:]
