@@ -175,12 +175,14 @@ def test_two_nodes_of_one_process_match_one_node_of_two(tmp_path, tiny_dirs, syn
     from safetensors.torch import load_file
 
     two_nodes, one_node = final_weights(out0), final_weights(single)
-    assert max_diff(one_node, load_file(str(tiny / "model.safetensors"))) > 1e-3, "training did not move the weights"
+    init = load_file(str(tiny / "model.safetensors"))
+    assert max_diff(one_node, init) > 1e-3, "training did not move the weights: the comparison would be empty"
     diff = max_diff(two_nodes, one_node)
     print(f"\nmax |w(2 nodes x 1 process) - w(1 node x 2 processes)| = {diff:.3g}; "
           f"2-node launch {nodes_seconds:.1f} s")
     assert diff < 1e-4
-    metrics = [[json.loads(line) for line in (o / "metrics.jsonl").read_text().splitlines()] for o in (out0, single)]
+    metrics = [[json.loads(line) for line in (o / "metrics.jsonl").read_text().splitlines()]
+               for o in (out0, single)]
     for key in ("reward", "loss", "completion_len"):
         assert [r[key] for r in metrics[0]] == pytest.approx([r[key] for r in metrics[1]], abs=1e-6), key
 
@@ -207,8 +209,8 @@ def test_two_nodes_without_master_addr_print_usage_and_exit_2(script, tmp_path):
     """Not a dry run: the real launch path stops before launching anything."""
     out = tmp_path / "run"
     extra = ["--data", "data/samples/virft_lisa.json"] if script.name == "train_grounding.sh" else []
-    result = subprocess.run(["bash", str(script), "--cpu", "--num-gpus", "1", "--model", "Qwen/Qwen2-VL-2B-Instruct",
-                             "--output-dir", str(out), *extra],
+    result = subprocess.run(["bash", str(script), "--cpu", "--num-gpus", "1",
+                             "--model", "Qwen/Qwen2-VL-2B-Instruct", "--output-dir", str(out), *extra],
                             capture_output=True, text=True, cwd=REPO, env=script_env(NNODES="2", NODE_RANK="1"),
                             timeout=60)
     assert result.returncode == 2, result.stdout + result.stderr
