@@ -1,4 +1,5 @@
-"""The ``gpg-vl`` command: build-tiny, make-data, train, demo, verify, eval, bench.
+"""The ``gpg-vl`` command: build-tiny, make-data, train, demo, verify, eval, bench,
+check-export.
 
 Every subcommand turns bad input into one clear error line (exit code 2) rather than a traceback.
 """
@@ -6,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def cmd_build_tiny(args) -> int:
@@ -67,6 +69,19 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_check_export(args) -> int:
+    from gpg_vl.models.export_check import ExportCheckError, check_export, default_vllm_python
+
+    python = args.vllm_python or default_vllm_python(Path(__file__).resolve().parents[1])
+    try:
+        check = check_export(args.model, python, requests=args.requests, max_tokens=args.max_tokens, tol=args.tol)
+    except ExportCheckError as exc:
+        print(f"gpg-vl check-export: {exc}", file=sys.stderr)
+        return 1
+    print(check.report())
+    return 0 if check.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gpg-vl", description="GPG reinforcement learning for Qwen-VL models")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -106,6 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
     from gpg_vl.bench import cli as bench_cli
     bench_cli.add_arguments(p)
     p.set_defaults(fn=bench_cli.run)
+
+    p = sub.add_parser("check-export", help="check that vLLM runs an exported model as transformers does")
+    p.add_argument("model", help="exported folder (OUTPUT_DIR/final)")
+    p.add_argument("--vllm-python", help="Python of an environment with vLLM (default: .venv-vllm, "
+                   "made by scripts/setup_vllm.sh, else this Python)")
+    p.add_argument("--requests", type=int, default=4, help="image prompts to generate from")
+    p.add_argument("--max-tokens", type=int, default=16, help="greedy tokens per prompt")
+    p.add_argument("--tol", type=float, default=1e-3, help="largest log-probability difference allowed")
+    p.set_defaults(fn=cmd_check_export)
 
     p = sub.add_parser("eval", help="evaluate a model on a benchmark (or `eval score` predictions)")
     try:

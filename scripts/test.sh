@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Sets up if needed, then runs the test suite (CPU). Extra arguments go to pytest,
 # e.g. `bash scripts/test.sh -m "not slow"` for the fast subset.
+# It also sets up .venv-vllm (scripts/setup_vllm.sh) for the tests that load exports in vLLM;
+# GPG_VL_SKIP_VLLM=1 skips that set-up, and those tests then skip.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/setup.sh"
+if [ "${GPG_VL_SKIP_VLLM:-0}" != "1" ]; then
+    bash "$ROOT/scripts/setup_vllm.sh"
+fi
 cd "$ROOT"
 exec "${GPG_VL_VENV:-$ROOT/.venv}/bin/python" -m pytest "$@"

@@ -59,6 +59,16 @@ def scramble(model, seed: int = 0, text_std: float = 0.2, vision_std: float = 0.
                 param.normal_(0.0, vision_std if "visual" in name else text_std, generator=gen)
 
 
+@pytest.fixture(scope="session")
+def vllm_python() -> str:
+    """Python of a vLLM environment: $GPG_VL_VLLM_PYTHON or .venv-vllm (scripts/setup_vllm.sh,
+    which scripts/test.sh runs, so CI has it); tests that need it skip without one."""
+    path = os.environ.get("GPG_VL_VLLM_PYTHON") or str(REPO / ".venv-vllm" / "bin" / "python")
+    if not Path(path).exists():
+        pytest.skip(f"no vLLM environment at {path}: run scripts/setup_vllm.sh")
+    return path
+
+
 @pytest.fixture
 def policy_factory(tiny_dirs):
     """``load(family, scrambled=True, seed=0) -> (model, processor, family)``, a fresh copy each call."""
