@@ -58,6 +58,9 @@ class RolloutConfig:
     max_new_tokens: int = opt(64, "maximum completion length in tokens")
     temperature: float = opt(1.0, "sampling temperature")
     top_p: float = opt(1.0, "nucleus sampling threshold")
+    gather_zero3_for_generation: bool = opt(
+        True, "ZeRO-3: gather the full weights once per rollout (fast; one full copy per rank) "
+        "instead of layer by layer at every decoded token")
 
 
 @dataclass

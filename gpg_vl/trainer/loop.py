@@ -16,6 +16,7 @@ from gpg_vl.trainer.evaluate import evaluate
 from gpg_vl.trainer.logging import MetricsLogger
 from gpg_vl.trainer.setup import build_run
 from gpg_vl.trainer.step import train_step
+from gpg_vl.trainer.zero3 import weights_for_generation
 from gpg_vl.trainer.warmup import run_warmup
 
 
@@ -26,8 +27,9 @@ class TrainingStopped(RuntimeError):
 def run_eval(run) -> dict | None:
     if not run.test_samples:
         return None
-    return evaluate(run.policy, run.processor, run.test_samples, run.reward_model,
-                    encode_kwargs=run.encode_kwargs, max_new_tokens=run.cfg.rollout.max_new_tokens)
+    with weights_for_generation(run):
+        return evaluate(run.policy, run.processor, run.test_samples, run.reward_model,
+                        encode_kwargs=run.encode_kwargs, max_new_tokens=run.cfg.rollout.max_new_tokens)
 
 
 def start(run, log) -> tuple[int, dict | None]:

@@ -17,6 +17,8 @@ import torch
 from gpg_vl.algorithms import alpha_from_counts, degenerate_group_mask
 from gpg_vl.processing import encode_prompts, render_prompt, select_rows
 from gpg_vl.rollout import Rollout, generate
+from gpg_vl.trainer.collectives import global_max, global_sum
+from gpg_vl.trainer.zero3 import weights_for_generation
 
 
 @dataclass
@@ -37,31 +39,6 @@ def group_rows(prompts: list[int], g: int) -> list[int]:
     return [p * g + k for p in prompts for k in range(g)]
 
 
-def global_sum(run, values: list[float]) -> list[float]:
-    """Element-wise sum over ranks (identity on one process)."""
-    t = torch.tensor(values, dtype=torch.float64, device=run.accelerator.device)
-    return run.accelerator.reduce(t, reduction="sum").tolist() if run.accelerator.num_processes > 1 else values
-
-
-def global_max(run, value: float) -> float:
-    """Maximum over ranks (identity on one process)."""
-    if run.accelerator.num_processes == 1:
-        return value
-    import torch.distributed as dist
-
-    t = torch.tensor([value], dtype=torch.float64, device=run.accelerator.device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return t.item()
-
-
-def all_done_everywhere(run):
-    """Under ZeRO-3 decoding continues until every rank is done (each forward is collective)."""
-    plugin = getattr(run.accelerator.state, "deepspeed_plugin", None)
-    if run.accelerator.num_processes == 1 or plugin is None or plugin.zero_stage != 3:
-        return None
-    return lambda done: global_max(run, float(not bool(done.all()))) == 0.0
-
-
 def draw(run, per_rank: int) -> tuple[Rollout, torch.Tensor, dict]:
     """Sample prompts, generate G completions each, score them."""
     cfg, g = run.cfg, run.cfg.rollout.num_generations
@@ -72,9 +49,10 @@ def draw(run, per_rank: int) -> tuple[Rollout, torch.Tensor, dict]:
     # samples on any rank and in any batch, so 1 and N processes follow the same trajectory.
     device = run.accelerator.device
     generators = [torch.Generator(device=device).manual_seed(cfg.train.seed * 1_000_003 + p) for p in positions]
-    rollout = generate(run.policy, run.processor, batch, max_new_tokens=cfg.rollout.max_new_tokens,
-                       temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p, num_generations=g,
-                       all_done=all_done_everywhere(run), generator=generators)
+    with weights_for_generation(run) as all_done:
+        rollout = generate(run.policy, run.processor, batch, max_new_tokens=cfg.rollout.max_new_tokens,
+                           temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p, num_generations=g,
+                           all_done=all_done, generator=generators)
     per_row = [s for s in samples for _ in range(g)]
     prompts = [render_prompt(s, run.encode_kwargs["prompt_template"]) for s in per_row]
     rewards, parts = run.reward_model.score(prompts, rollout.texts, per_row)

@@ -9,8 +9,6 @@ import pytest
 
 @pytest.fixture
 def free_port() -> int:
-    import socket
+    from launch_helpers import pick_free_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return pick_free_port()

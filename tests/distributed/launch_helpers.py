@@ -30,6 +30,14 @@ def run_bounded(cmd: list[str], timeout: float = 420, env: dict | None = None) -
     return out
 
 
+def pick_free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def train_args(model_dir: Path, train_jsonl: Path, out: Path, steps: int, *extra: str) -> list[str]:
     """Overrides for a short GPG run on the synthetic data with a text-varying reward."""
     return ["--config", str(REPO / "configs" / "demo.yaml"),

@@ -10,16 +10,18 @@ import sys
 
 import pytest
 
-from launch_helpers import BIN, REPO, REWARD, final_weights, max_diff, run_bounded, train_args
+from launch_helpers import BIN, REPO, REWARD, final_weights, max_diff, pick_free_port, run_bounded, train_args
 
 pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]
 
 LAUNCH = [str(BIN / "accelerate"), "launch", "--num_processes", "2", "--num_machines", "1",
           "--mixed_precision", "no", "--dynamo_backend", "no"]
-MODES = {
-    "ddp": ["--multi_gpu"],  # with Accelerator(cpu=True): real gloo DDP
-    "zero2": ["--use_deepspeed", "--deepspeed_config_file", str(REPO / "configs/deepspeed/zero2.json")],
-    "zero3": ["--use_deepspeed", "--deepspeed_config_file", str(REPO / "configs/deepspeed/zero3.json")],
+ZERO3 = ["--use_deepspeed", "--deepspeed_config_file", str(REPO / "configs/deepspeed/zero3.json")]
+MODES = {  # mode -> (launcher arguments, config overrides)
+    "ddp": (["--multi_gpu"], []),  # with Accelerator(cpu=True): real gloo DDP
+    "zero2": (["--use_deepspeed", "--deepspeed_config_file", str(REPO / "configs/deepspeed/zero2.json")], []),
+    "zero3": (ZERO3, []),  # full weights gathered once per rollout (the default)
+    "zero3_layerwise": (ZERO3, ["rollout.gather_zero3_for_generation=false"]),  # gathered per layer per token
 }
 
 
@@ -31,11 +33,27 @@ def single_run(tiny_dirs, synthetic_data, tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="module")
+def two_process_run(tiny_dirs, synthetic_data, tmp_path_factory):
+    """``run(mode) -> (output dir, log)`` of a 3-step 2-process run, made once per mode."""
+    runs = {}
+
+    def run(mode: str):
+        if mode not in runs:
+            out = tmp_path_factory.mktemp(mode) / "run"
+            launcher, overrides = MODES[mode]
+            log = run_bounded([*LAUNCH, *launcher, "--main_process_port", str(pick_free_port()), "-m", "gpg_vl.cli",
+                               "train", *train_args(tiny_dirs["qwen2_vl"], synthetic_data["train"], out, 3,
+                                                    *overrides)])
+            runs[mode] = (out, log)
+        return runs[mode]
+
+    return run
+
+
 @pytest.mark.parametrize("mode", sorted(MODES))
-def test_two_processes_match_one(mode, single_run, tiny_dirs, synthetic_data, tmp_path, free_port):
-    out = tmp_path / mode
-    log = run_bounded([*LAUNCH, *MODES[mode], "--main_process_port", str(free_port), "-m", "gpg_vl.cli", "train",
-                       *train_args(tiny_dirs["qwen2_vl"], synthetic_data["train"], out, 3)])
+def test_two_processes_match_one(mode, single_run, two_process_run, tiny_dirs):
+    out, log = two_process_run(mode)
     assert ("DEEPSPEED x 2" if mode != "ddp" else "MULTI_CPU x 2") in log, log[-2000:]
     one, two = final_weights(single_run), final_weights(out)
     from safetensors.torch import load_file
@@ -51,7 +69,7 @@ def test_beta_th_redraws_agree_across_ranks(tiny_dirs, synthetic_data, tmp_path,
     import json
 
     out = tmp_path / "beta"
-    run_bounded([*LAUNCH, *MODES["zero3"], "--main_process_port", str(free_port), "-m", "gpg_vl.cli", "train",
+    run_bounded([*LAUNCH, *ZERO3, "--main_process_port", str(free_port), "-m", "gpg_vl.cli", "train",
                  *train_args(tiny_dirs["qwen2_vl"], synthetic_data["train"], out, 3,
                              "algorithm.beta_th=1.0", "algorithm.max_draws=3",
                              f"rewards=[{{name: '{REWARD}:sparse_length_reward', weight: 1.0}}]")], timeout=420)
@@ -59,3 +77,13 @@ def test_beta_th_redraws_agree_across_ranks(tiny_dirs, synthetic_data, tmp_path,
     assert [r["step"] for r in rows] == [1, 2, 3]
     assert all(1 <= r["draws"] <= 3 for r in rows) and any(r["draws"] > 1 for r in rows)
     assert (out / "final" / "model.safetensors").exists()
+
+
+@pytest.mark.vllm
+def test_zero3_export_runs_in_vllm(two_process_run, vllm_python):
+    """The export gathered from ZeRO-3 shards loads in vLLM and runs as it does in transformers."""
+    from gpg_vl.models.export_check import check_export
+
+    out, _ = two_process_run("zero3")
+    check = check_export(str(out / "final"), vllm_python)
+    assert check.ok, check.report()

@@ -1,0 +1,21 @@
+"""Sums and maxima over ranks, so that every rank takes the same decision (identity on one process)."""
+from __future__ import annotations
+
+import torch
+
+
+def global_sum(run, values: list[float]) -> list[float]:
+    """Element-wise sum over ranks (identity on one process)."""
+    t = torch.tensor(values, dtype=torch.float64, device=run.accelerator.device)
+    return run.accelerator.reduce(t, reduction="sum").tolist() if run.accelerator.num_processes > 1 else values
+
+
+def global_max(run, value: float) -> float:
+    """Maximum over ranks (identity on one process)."""
+    if run.accelerator.num_processes == 1:
+        return value
+    import torch.distributed as dist
+
+    t = torch.tensor([value], dtype=torch.float64, device=run.accelerator.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return t.item()
