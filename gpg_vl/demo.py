@@ -86,7 +86,7 @@ def run_demo(out_dir: str = "runs/demo", config: str | None = None, overrides: l
         print(f"made synthetic data in {data_dir}")
     summary = train(cfg)
     report = {"before": headline(summary["before"]), "after": headline(summary["after"]),
-              "steps": cfg.train.steps, "wall_seconds": time.perf_counter() - t0,
+              "steps": summary["steps"], "wall_seconds": time.perf_counter() - t0,
               "skipped_steps": summary["skipped_steps"]}
     (out / "report.json").write_text(json.dumps(report, indent=2))
     write_plot(summary["history"], out / "reward.png")

@@ -27,6 +27,9 @@ QWEN_SPECIAL_TOKENS = (
 VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
 
 BOX_FRAMES = ("qwen2_vl", "qwen2_5_vl", "pixels")
+# What both families' chat templates write for one image; the processor expands <|image_pad|>
+# into the image's tokens. A raw (non-chat) prompt puts it where data.prompt_template says {image}.
+IMAGE_PLACEHOLDER = "<|vision_start|><|image_pad|><|vision_end|>"
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Turn samples (image(s) + question) into a left-padded Qwen-VL batch, and repeat it per group.
 
-Prompts go through the processor's chat template and ``qwen_vl_utils`` (which resizes each image
-within min/max pixels to multiples of 28), so what the policy sees in training is what it sees in
-evaluation and at inference. ``repeat_for_group`` repeats every prompt G times: ``pixel_values``
+Prompts go through the processor's chat template (or, in the raw format for base models, are the
+template itself: ``gpg_vl.prompts``) and ``qwen_vl_utils`` (which resizes each image within
+min/max pixels to multiples of 28), so what the policy sees in training is what it sees in
+evaluation and at inference; :func:`prompt_length` counts those tokens without decoding an image. ``repeat_for_group`` repeats every prompt G times: ``pixel_values``
 is flat over patches ([sum of patches over images, C*T*P*P]), so a prompt's image chunk must be
 repeated, not the tensor tiled; tiling pairs images with the wrong completions whenever a batch
 holds more than one prompt (the R1-V-derived bug named in DEVELOPERS.md).
@@ -11,15 +12,26 @@ from __future__ import annotations
 
 import torch
 
+from gpg_vl.prompts import check_prompt_template, render_prompt
+
 VISION_KEYS = ("pixel_values", "image_grid_thw")
+IMAGE_FACTOR = 28  # qwen_vl_utils' resize factor: its image_patch_size (14) x spatial merge (2)
+
+__all__ = ["render_prompt", "build_messages", "prompt_text", "encode_prompts", "prompt_length",
+           "image_token_count", "images_per_row", "select_rows", "repeat_for_group"]
 
 
-def render_prompt(sample: dict, prompt_template: str = "{problem}") -> str:
-    """The user text of a sample: the template filled with the sample's fields."""
-    try:
-        return prompt_template.format(**sample)
-    except KeyError as exc:
-        raise KeyError(f"prompt_template needs field {exc} that sample {sample.get('id')!r} lacks") from None
+def image_items(images: list, min_pixels: int | None = None, max_pixels: int | None = None) -> list[dict]:
+    """Chat content items for images, with the pixel limits ``qwen_vl_utils`` resizes them by."""
+    items = []
+    for img in images:
+        item = {"type": "image", "image": img}
+        if min_pixels is not None:
+            item["min_pixels"] = min_pixels
+        if max_pixels is not None:
+            item["max_pixels"] = max_pixels
+        items.append(item)
+    return items
 
 
 def build_messages(sample: dict, images: list, prompt_template: str = "{problem}",
@@ -27,17 +39,31 @@ def build_messages(sample: dict, images: list, prompt_template: str = "{problem}
                    max_pixels: int | None = None) -> list[dict]:
     """The chat messages for one sample: its images first, then the filled-in prompt text."""
     text = render_prompt(sample, prompt_template)
-    content = []
-    for img in images:
-        item = {"type": "image", "image": img}
-        if min_pixels is not None:
-            item["min_pixels"] = min_pixels
-        if max_pixels is not None:
-            item["max_pixels"] = max_pixels
-        content.append(item)
-    content.append({"type": "text", "text": text})
+    content = image_items(images, min_pixels, max_pixels) + [{"type": "text", "text": text}]
     messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
     return messages + [{"role": "user", "content": content}]
+
+
+def prompt_text(processor, sample: dict, images: list, *, prompt_template: str = "{problem}",
+                system_prompt: str | None = None, prompt_format: str = "chat", completion_prefix: str = "",
+                min_pixels: int | None = None, max_pixels: int | None = None) -> tuple[str, list[dict]]:
+    """(text the processor tokenises, messages ``qwen_vl_utils`` reads the images from) for one
+    sample. The text holds one ``<|image_pad|>`` per image and ends with ``completion_prefix``.
+
+    chat: the chat template around the images and the user text, then the assistant header;
+    raw: the template itself, images where it says {image} (VisualThinker-R1-Zero's base-model
+    prompt, grpo.py ``make_conversation_sat``), no chat template and no system message.
+    """
+    check_prompt_template(prompt_template, prompt_format)
+    if prompt_format == "raw":
+        if system_prompt is not None:
+            raise ValueError("a raw prompt has no system message; put the text into the template")
+        text = render_prompt(sample, prompt_template)
+        messages = [{"role": "user", "content": image_items(images, min_pixels, max_pixels)}]
+    else:
+        messages = build_messages(sample, images, prompt_template, system_prompt, min_pixels, max_pixels)
+        text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return text + completion_prefix, messages
 
 
 def sample_images(sample: dict) -> list:
@@ -47,23 +73,46 @@ def sample_images(sample: dict) -> list:
     return [open_image(ref) for ref in sample.get("images") or []]
 
 
-def encode_prompts(processor, samples: list[dict], *, prompt_template: str = "{problem}",
-                   system_prompt: str | None = None, min_pixels: int | None = None,
-                   max_pixels: int | None = None) -> dict:
+def encode_prompts(processor, samples: list[dict], **prompt_kwargs) -> dict:
     """Left-padded batch: input_ids, attention_mask, mm_token_type_ids [B, P]; pixel_values
-    [sum patches, D]; image_grid_thw [num images, 3]."""
+    [sum patches, D]; image_grid_thw [num images, 3]. ``prompt_kwargs``: those of
+    :func:`prompt_text` (template, system prompt, format, completion prefix, pixel limits)."""
     from qwen_vl_utils import process_vision_info
 
     texts, all_images = [], []
     for sample in samples:
-        msgs = build_messages(sample, sample_images(sample), prompt_template, system_prompt,
-                              min_pixels, max_pixels)
-        texts.append(processor.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True))
+        text, msgs = prompt_text(processor, sample, sample_images(sample), **prompt_kwargs)
+        texts.append(text)
         images, _ = process_vision_info(msgs)
         all_images.extend(images or [])
     processor.tokenizer.padding_side = "left"
     batch = processor(text=texts, images=all_images or None, return_tensors="pt", padding=True)
     return dict(batch)
+
+
+def image_token_count(processor, size: tuple[int, int], min_pixels: int | None = None,
+                      max_pixels: int | None = None) -> int:
+    """Tokens one image of original size (W, H) becomes in the prompt: ``qwen_vl_utils`` resizes it
+    within [min_pixels, max_pixels] (as in :func:`encode_prompts`), the image processor resizes that
+    by its own limits (both: ``families.smart_resize``'s rule, sides multiples of patch x merge),
+    and every merge x merge block of patches is one token."""
+    from qwen_vl_utils import smart_resize
+
+    image_processor = processor.image_processor
+    width, height = size
+    h, w = smart_resize(height, width, factor=IMAGE_FACTOR, min_pixels=min_pixels, max_pixels=max_pixels)
+    patches = image_processor.get_number_of_image_patches(h, w, {})
+    return patches // image_processor.merge_size ** 2
+
+
+def prompt_length(processor, sample: dict, image_sizes: list[tuple[int, int]], **prompt_kwargs) -> int:
+    """The prompt's length in tokens as the processor will expand it, without decoding an image:
+    the text tokens (one ``<|image_pad|>`` per image) plus each image's other tokens.
+    ``image_sizes``: the sample's images' (W, H); ``prompt_kwargs``: those of :func:`prompt_text`."""
+    text, _ = prompt_text(processor, sample, list(sample.get("images") or []), **prompt_kwargs)
+    text_tokens = len(processor.tokenizer(text)["input_ids"])
+    limits = {k: prompt_kwargs.get(k) for k in ("min_pixels", "max_pixels")}
+    return text_tokens + sum(image_token_count(processor, size, **limits) - 1 for size in image_sizes)
 
 
 def images_per_row(input_ids: torch.Tensor, image_grid_thw: torch.Tensor | None, image_token: int,

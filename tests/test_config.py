@@ -242,3 +242,47 @@ def test_describe_documents_reward_item_keys():
     text = "\n".join(describe(Config))
     for f in dataclasses.fields(RewardSpec):
         assert f.metadata["help"] in text, f"RewardSpec.{f.name} is not described"
+
+
+# --- issue 5: train.epochs, prompt formats, max_prompt_length ----------------------------
+
+@pytest.mark.parametrize("epochs, rows, per_step, steps", [
+    (6, 239, 16, 90),        # 89.625 -> 90 (the LISA recipe)
+    (2, 15_000, 4, 7500),    # exactly 7500, not 7501 (float rounding)
+    (0.1, 30, 4, 1),         # 0.75 -> 1
+    (1.5, 5, 2, 4),          # 3.75 -> 4
+    (3, 7, 7, 3),
+])
+def test_epochs_resolve_to_the_ceiling_of_epochs_times_rows_per_step(epochs, rows, per_step, steps):
+    cfg = load_config(Config, None, ["train.steps=null", f"train.epochs={epochs}", f"train.prompts_per_step={per_step}"])
+    assert cfg.train.total_steps(rows) == steps
+
+
+def test_train_steps_owns_the_count_without_epochs():
+    cfg = load_config(Config, None, ["train.steps=7"])
+    assert cfg.train.epochs is None and cfg.train.total_steps(1000) == 7
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["train.epochs=2"], "train.steps=100 and train.epochs=2 both set the number of steps"),
+    (["train.steps=null"], "set train.steps or train.epochs"),
+    (["train.steps=null", "train.epochs=0"], "train.epochs must be a positive number"),
+    (["train.steps=null", "train.epochs=-1"], "train.epochs must be a positive number"),
+    (["train.steps=-3"], "train.steps must be >= 0"),
+    (["data.prompt_format=raw"], "must contain {image} once"),
+    (['data.prompt_template="{image} {problem}"'], "raw prompt"),
+    (["data.prompt_format=raw", 'data.prompt_template="{image}{problem}"', "data.system_prompt=Be brief."],
+     "data.system_prompt needs data.prompt_format=chat"),
+    (["data.prompt_format=jinja"], "data.prompt_format"),
+    (["data.max_prompt_length=0"], "data.max_prompt_length must be >= 1"),
+    (["data.on_long_prompt=truncate"], "data.on_long_prompt"),
+])
+def test_run_setting_errors_name_the_keys(overrides, message):
+    assert message in error_of(None, overrides)
+
+
+def test_raw_prompt_settings_load():
+    cfg = load_config(Config, None, ["data.prompt_format=raw", 'data.prompt_template="{image}Q: {problem}\\n"',
+                                     "data.completion_prefix=<think>", "data.max_prompt_length=1024"])
+    assert (cfg.data.prompt_format, cfg.data.completion_prefix, cfg.data.on_long_prompt) == ("raw", "<think>", "skip")
+    assert cfg.data.prompt_template == "{image}Q: {problem}\n"  # YAML's "\n" is a newline

@@ -5,10 +5,12 @@ YAML files in ``configs/`` set these; ``key.sub=value`` on the command line over
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
 from gpg_vl.config.loader import opt
+from gpg_vl.prompts import check_prompt_template
 
 
 @dataclass
@@ -48,8 +50,20 @@ class DataConfig:
     on_bad_image: Literal["error", "skip"] = opt("error", "a missing/corrupt image stops loading or is skipped")
     max_image_pixels: int = opt(89_478_485, "refuse images larger than this (decompression bombs)")
     limit: int | None = opt(None, "use at most this many training rows")
-    prompt_template: str = opt("{problem}", "user text; {problem} and other sample fields are filled in")
-    system_prompt: str | None = opt(None, "system message (None: the chat template's default)")
+    prompt_template: str = opt("{problem}", "user text; {problem} and other sample fields are filled in "
+                                            "(raw format: the whole prompt, {image} where the images go)")
+    system_prompt: str | None = opt(None, "system message (None: the chat template's default; chat format only)")
+    prompt_format: Literal["chat", "raw"] = opt(
+        "chat", "chat: the processor's chat template around the images and prompt_template; raw: "
+                "prompt_template as the whole prompt, no chat template (base models)")
+    completion_prefix: str = opt("", "text appended to the prompt, after the chat template's assistant "
+                                     "header in chat format (a prefill, e.g. '<think>'): the model continues it; "
+                                     "it is part of the prompt, not of the scored or trained completion")
+    max_prompt_length: int | None = opt(None, "training rows whose prompt (text + image tokens, as the "
+                                              "processor expands them) is longer are skipped or refused "
+                                              "before training (data.on_long_prompt); never truncated")
+    on_long_prompt: Literal["skip", "error"] = opt("skip", "a training row over data.max_prompt_length is "
+                                                           "skipped and counted, or stops loading")
 
 
 @dataclass
@@ -96,7 +110,10 @@ class WarmupConfig:
 class TrainConfig:
     output_dir: str = opt("runs/demo", "where logs, checkpoints and the final model go")
     seed: int = opt(0, "seed for data order, sampling and initialisation")
-    steps: int = opt(100, "optimizer steps")
+    steps: int | None = opt(100, "optimizer steps (null when train.epochs sets them)")
+    epochs: float | None = opt(None, "passes over the loaded training rows: steps = ceil(epochs x rows / "
+                                     "prompts_per_step), rows counted after data.limit and skipped rows; "
+                                     "needs train.steps=null")
     prompts_per_step: int = opt(16, "prompts per step over all ranks (each sampled G times)")
     micro_batch_size: int = opt(32, "sequences per forward/backward in the update")
     lr: float = opt(1e-4, "peak learning rate (AdamW)")
@@ -113,6 +130,16 @@ class TrainConfig:
     resume_from: str | None = opt(None, "resume: 'auto' (latest complete checkpoint in output_dir) or a path")
     keep_last: int = opt(3, "keep the newest N checkpoints (0: keep all)")
     max_consecutive_skips: int = opt(10, "stop after this many consecutive non-finite steps")
+
+    def total_steps(self, num_rows: int) -> int:
+        """The run's optimizer steps: ``steps``, or ceil(epochs x rows / prompts_per_step).
+
+        The one place the step count is resolved (scheduler, loop, logs and resume all use it).
+        Rounded to 9 digits before the ceiling, so 2 x 15000 / 4 is 7500, not 7501.
+        """
+        if self.epochs is None:
+            return self.steps
+        return max(1, math.ceil(round(self.epochs * num_rows / self.prompts_per_step, 9)))
 
 
 @dataclass
@@ -137,3 +164,30 @@ class Config:
             raise ValueError(f"algorithm.max_draws must be >= 1, got {self.algorithm.max_draws}")
         if self.train.prompts_per_step < 1 or self.train.micro_batch_size < 1:
             raise ValueError("train.prompts_per_step and train.micro_batch_size must be >= 1")
+        check_step_count(self.train)
+        check_prompt_settings(self.data)
+
+
+def check_step_count(train: TrainConfig) -> None:
+    """Exactly one of train.steps and train.epochs owns the step count (issue 5)."""
+    steps, epochs = train.steps, train.epochs
+    if steps is not None and epochs is not None:
+        raise ValueError(f"train.steps={steps} and train.epochs={epochs:g} both set the number of steps; "
+                         "set train.steps=null to train by epochs, or train.epochs=null to train by steps")
+    if steps is None and epochs is None:
+        raise ValueError("set train.steps or train.epochs (both are null)")
+    if steps is not None and steps < 0:
+        raise ValueError(f"train.steps must be >= 0, got {steps}")
+    if epochs is not None and not (math.isfinite(epochs) and epochs > 0):
+        raise ValueError(f"train.epochs must be a positive number, got {epochs}")
+
+
+def check_prompt_settings(data: DataConfig) -> None:
+    """The template fits the format ({image} once in raw, never in chat); a raw prompt has no
+    system message; lengths are positive."""
+    check_prompt_template(data.prompt_template, data.prompt_format)
+    if data.prompt_format == "raw" and data.system_prompt is not None:
+        raise ValueError("data.system_prompt needs data.prompt_format=chat: a raw prompt has no system "
+                         "message (write the text into data.prompt_template instead)")
+    if data.max_prompt_length is not None and data.max_prompt_length < 1:
+        raise ValueError(f"data.max_prompt_length must be >= 1, got {data.max_prompt_length}")

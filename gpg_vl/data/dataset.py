@@ -23,6 +23,7 @@ from typing import Any, Callable
 from gpg_vl.data.adapters import AdapterContext, adapter_for_source, get_adapter
 from gpg_vl.data.images import (DEFAULT_MAX_PIXELS, BadImageCounter, ImageLoadError, describe_ref,
                                 open_image, probe_image, resolve_ref)
+from gpg_vl.data.long_prompts import LongPromptCounter, PromptLength
 from gpg_vl.data.schema import (FIELDS, OPTIONAL_FIELDS, MissingColumnError, SchemaError, column,
                                 format_row, validate_sample)
 
@@ -168,12 +169,13 @@ def _arrow_rows(table) -> Any:
             yield _with_names(row, names)
 
 
-def _check_images(sample: dict, mode, max_pixels: int) -> None:
-    """Every image exists and opens (``mode`` True) or has a sane header ("header");
-    a given ``image_size`` must match the image, or boxes would be mapped with the wrong size."""
+def _check_images(sample: dict, mode, max_pixels: int) -> list[tuple[int, int]]:
+    """Every image exists and opens (``mode`` True) or has a sane header ("header", or False:
+    sizes only); a given ``image_size`` must match the image, or boxes would be mapped with the
+    wrong size. Returns the images' upright (W, H)."""
     sizes = []
     for ref in sample["images"]:
-        if mode == "header":
+        if mode in ("header", False):
             sizes.append(list(probe_image(ref, max_pixels=max_pixels)))
         else:
             sizes.append(list(open_image(ref, max_pixels=max_pixels).size))
@@ -181,24 +183,28 @@ def _check_images(sample: dict, mode, max_pixels: int) -> None:
     if size is not None and len(sizes) == 1 and [int(v) for v in size] != sizes[0]:
         raise SchemaError(f"field 'image_size' {list(size)} does not match the image "
                           f"{describe_ref(sample['images'][0])}, which is {sizes[0]} (W, H, EXIF applied)")
+    return [tuple(s) for s in sizes]
 
 
 class SampleSet(Sequence):
     """The checked samples of one data set: ``len``, indexing, slicing and iteration.
 
     Backed by the Arrow table; ``samples[i]`` re-runs the row mapping (cheap) and returns a
-    fresh dict. ``skipped`` counts rows dropped for bad images (``on_bad_image="skip"``).
+    fresh dict. ``skipped`` counts rows dropped for bad images (``on_bad_image="skip"``),
+    ``long_prompts.skipped`` those dropped for prompts over ``max_prompt_length``.
     ``list(samples)`` materialises everything (fine for path-based data; embedded images then
     sit in memory as compressed bytes).
     """
 
     def __init__(self, table, mapper: RowMapper, index: list[tuple[int, int]], source: str,
-                 labels: list[str] | None = None, bad_images: BadImageCounter | None = None):
+                 labels: list[str] | None = None, bad_images: BadImageCounter | None = None,
+                 long_prompts: LongPromptCounter | None = None):
         self._rows = table.with_format("arrow")
         self._names = _class_names(table)
         self._mapper, self._index, self.source = mapper, index, source
         self.labels = labels
         self.bad_images = bad_images or BadImageCounter()
+        self.long_prompts = long_prompts or LongPromptCounter()
 
     @property
     def skipped(self) -> int:
@@ -218,7 +224,8 @@ class SampleSet(Sequence):
         return sample
 
     def __repr__(self) -> str:
-        return f"SampleSet({self.source!r}, {len(self)} samples, {self.skipped} skipped)"
+        return (f"SampleSet({self.source!r}, {len(self)} samples, {self.skipped} skipped, "
+                f"{self.long_prompts.skipped} long prompts skipped)")
 
 
 def _locate(error: SchemaError, display: str, row_index: int, row: dict, what: str) -> SchemaError:
@@ -230,8 +237,8 @@ def _locate(error: SchemaError, display: str, row_index: int, row: dict, what: s
 
 
 def _scan(table, mapper: RowMapper, display: str, what: str, check_images, max_pixels: int,
-          counter: BadImageCounter) -> tuple[list[tuple[int, int]], list[str]]:
-    """Map, validate and image-check every row; (kept (row, sub-sample) pairs, class labels)."""
+          counter: BadImageCounter, prompts: LongPromptCounter) -> tuple[list[tuple[int, int]], list[str]]:
+    """Map, validate, image-check and length-check every row; (kept (row, sub-sample) pairs, class labels)."""
     index, seen, labels = [], {}, set()
     for row_index, row in enumerate(_arrow_rows(table)):
         try:
@@ -243,9 +250,9 @@ def _scan(table, mapper: RowMapper, display: str, what: str, check_images, max_p
             continue
         for k, sample in enumerate(samples):
             validate_sample(sample, source=display, index=row_index)
-            if check_images:
+            if check_images or prompts.active:
                 try:
-                    _check_images(sample, check_images, max_pixels)
+                    sizes = _check_images(sample, check_images, max_pixels)
                 except ImageLoadError as exc:
                     counter.record(exc.at(display, row_index))
                     continue
@@ -255,6 +262,8 @@ def _scan(table, mapper: RowMapper, display: str, what: str, check_images, max_p
                 raise SchemaError(f"{display}, row {row_index}: duplicate id {sample['id']!r} "
                                   f"(first used in row {seen[sample['id']]})")
             seen[sample["id"]] = row_index
+            if prompts.active and not prompts.keep(sample, sizes, display, row_index):
+                continue
             if sample["task"] == "classification" and sample.get("answer") is not None:
                 labels.add(sample["answer"])
             index.append((row_index, k))
@@ -281,7 +290,9 @@ def load_samples(path_or_hub_id: str | os.PathLike, *, split: str = "train",
                  column_map: dict | None = None, image_root: str | os.PathLike | None = None,
                  data_files=None, task: str | None = None, check_images: bool | str = True,
                  on_bad_image: str = "error", max_pixels: int = DEFAULT_MAX_PIXELS,
-                 limit: int | None = None, cache_dir: str | None = None) -> SampleSet:
+                 limit: int | None = None, cache_dir: str | None = None,
+                 prompt_length: PromptLength | None = None, max_prompt_length: int | None = None,
+                 on_long_prompt: str = "skip") -> SampleSet:
     """Load and check a data set; see the module docstring and data/README.md.
 
     - ``adapter``: registered name (see ``adapters.ADAPTERS``) or ``fn(row, ctx)``; None uses the
@@ -295,10 +306,14 @@ def load_samples(path_or_hub_id: str | os.PathLike, *, split: str = "train",
       large sets), False checks nothing. ``on_bad_image``: "error" stops at the first bad image;
       "skip" drops its row and counts it (``SampleSet.skipped``).
     - ``limit``: read at most this many source rows.
+    - ``max_prompt_length`` with ``prompt_length(sample, image_sizes) -> tokens``: a sample whose
+      prompt is longer is dropped and counted (``on_long_prompt="skip"``, ``SampleSet.long_prompts``)
+      or stops loading with an error naming the row ("error"); never truncated.
     """
     if check_images not in CHECK_MODES:
         raise ValueError(f"check_images={check_images!r}; expected one of {CHECK_MODES}")
     counter = BadImageCounter(on_bad_image)
+    prompts = LongPromptCounter(prompt_length, max_prompt_length, on_long_prompt)
     name = os.fspath(path_or_hub_id)
     if column_map:
         _check_column_map(column_map)
@@ -309,9 +324,11 @@ def load_samples(path_or_hub_id: str | os.PathLike, *, split: str = "train",
     base_dir = os.path.abspath(os.path.expanduser(image_root)) if image_root is not None else source_dir
     ctx = AdapterContext(source=display, base_dir=base_dir, max_pixels=max_pixels)
     mapper = RowMapper(adapter_fn, column_map, ctx, id_prefix, task)
-    index, labels = _scan(table, mapper, display, what, check_images, max_pixels, counter)
-    if counter.skipped:
-        logger.warning("%s: %s (kept %d)", display, counter.summary(), len(index))
+    index, labels = _scan(table, mapper, display, what, check_images, max_pixels, counter, prompts)
+    for skips in (counter, prompts):
+        if skips.skipped:
+            logger.warning("%s: %s (kept %d)", display, skips.summary(), len(index))
     if not index:
-        raise SchemaError(f"{display}: no usable samples ({len(table)} rows; {counter.summary()})")
-    return SampleSet(table, mapper, index, display, labels or None, counter)
+        raise SchemaError(f"{display}: no usable samples ({len(table)} rows; {counter.summary()}; "
+                          f"{prompts.summary()})")
+    return SampleSet(table, mapper, index, display, labels or None, counter, prompts)

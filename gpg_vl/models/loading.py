@@ -53,8 +53,10 @@ def set_pixel_limits(image_processor, min_pixels: int | None, max_pixels: int | 
 
 def load_policy(path_or_id: str, *, dtype: str = "auto", device: str = "cpu",
                 attn_implementation: str | None = None, min_pixels: int | None = None,
-                max_pixels: int | None = None) -> tuple[object, object, Family]:
-    """(model, processor, family) for a Qwen2-VL / Qwen2.5-VL checkpoint (hub id or folder)."""
+                max_pixels: int | None = None, processor=None) -> tuple[object, object, Family]:
+    """(model, processor, family) for a Qwen2-VL / Qwen2.5-VL checkpoint (hub id or folder).
+
+    ``processor``: one already loaded from ``path_or_id`` with these pixel limits (reused)."""
     from transformers import AutoConfig, AutoModelForImageTextToText
 
     local = Path(path_or_id)
@@ -65,7 +67,8 @@ def load_policy(path_or_id: str, *, dtype: str = "auto", device: str = "cpu",
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"{path_or_id}: cannot read the model config: {exc}") from exc
     family = get_family(config.model_type)
-    processor = load_processor(path_or_id, min_pixels, max_pixels)
+    if processor is None:
+        processor = load_processor(path_or_id, min_pixels, max_pixels)
     kwargs = {"dtype": resolve_dtype(dtype, device)}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation

@@ -40,6 +40,7 @@ def start(run, log) -> tuple[int, dict | None]:
         refuse_to_overwrite(cfg.train.output_dir)
     if ckpt is not None:
         state = load_checkpoint(run, ckpt)
+        check_resumed_steps(run, state, ckpt)
         run.counters.update(state.get("counters", {}))
         log(f"resumed from {ckpt} at step {state['step']}")
         return state["step"], state.get("before")
@@ -50,6 +51,28 @@ def start(run, log) -> tuple[int, dict | None]:
     if before:
         log(f"before: {json.dumps(before['by_task'])}")
     return 0, before
+
+
+def describe_steps(run) -> str:
+    """The step count and, when train.epochs set it, how it was derived (logged at the start)."""
+    t = run.cfg.train
+    if t.epochs is None:
+        return f"{run.total_steps} steps (train.steps)"
+    return (f"{run.total_steps} steps = ceil({t.epochs:g} epochs x {len(run.train_samples)} rows / "
+            f"{t.prompts_per_step} prompts per step)")
+
+
+def check_resumed_steps(run, state: dict, ckpt: Path) -> None:
+    """A run trained by epochs resumes with the step count it started with, or not at all: the LR
+    schedule and the step at which it ends both follow that count. (A run by train.steps may be
+    extended on resume on purpose.)"""
+    saved = state.get("total_steps")
+    if run.cfg.train.epochs is None or saved is None or saved == run.total_steps:
+        return
+    raise ValueError(f"{ckpt} was saved by a run of {saved} steps ({state.get('train_rows')} training rows); "
+                     f"this run resolves train.epochs={run.cfg.train.epochs:g} to {run.total_steps} steps "
+                     f"({len(run.train_samples)} rows): load the same data (data.train, data.limit, "
+                     f"data.max_prompt_length) or set train.epochs=null train.steps={saved}")
 
 
 def refuse_to_overwrite(output_dir: str) -> None:
@@ -83,25 +106,28 @@ def train(cfg: Config, log=print) -> dict:
         (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
     say(f"policy {cfg.model.path} ({run.family.name}), {len(run.train_samples)} train / "
         f"{len(run.test_samples)} test rows, algorithm {cfg.algorithm.name}, "
-        f"{run.accelerator.distributed_type.value} x {run.accelerator.num_processes} on {run.accelerator.device}")
+        f"{run.accelerator.distributed_type.value} x {run.accelerator.num_processes} on {run.accelerator.device}; "
+        f"{describe_steps(run)}")
     first, before = start(run, say)
-    logger = MetricsLogger(out, cfg.train.steps, enabled=main, tensorboard=cfg.train.tensorboard,
+    total = run.total_steps
+    logger = MetricsLogger(out, total, enabled=main, tensorboard=cfg.train.tensorboard,
                            every=cfg.train.log_every, append=first > 0)
     history, evals = [], []
+    saved = {"total_steps": total, "train_rows": len(run.train_samples)}
     try:
-        for step in range(first + 1, cfg.train.steps + 1):
+        for step in range(first + 1, total + 1):
             metrics = train_step(run)
             history.append(metrics)
             logger.log(step, metrics)
             check_finite(run, step, metrics)
-            if cfg.train.eval_every and step % cfg.train.eval_every == 0 and step < cfg.train.steps:
+            if cfg.train.eval_every and step % cfg.train.eval_every == 0 and step < total:
                 evals.append({"step": step, **(run_eval(run) or {})})
             if cfg.train.save_every and step % cfg.train.save_every == 0:
-                save_checkpoint(run, step, {"counters": run.counters, "before": before})
+                save_checkpoint(run, step, {"counters": run.counters, "before": before, **saved})
     finally:
         logger.close()
     after = run_eval(run)
-    summary = {"before": before, "after": after, "steps": cfg.train.steps, "evals": evals,
+    summary = {"before": before, "after": after, "steps": total, "evals": evals,
                "wall_seconds": time.perf_counter() - t_start, **run.counters}
     export_policy(run, out / "final", merge_lora=cfg.model.lora.merge_on_export)
     if main:

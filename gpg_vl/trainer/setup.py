@@ -9,7 +9,7 @@ import torch
 
 from gpg_vl.algorithms import get_advantage_estimator, get_policy_loss
 from gpg_vl.config import Config
-from gpg_vl.models import load_policy
+from gpg_vl.models import load_policy, load_processor
 from gpg_vl.models.forward import LogprobModel, base_and_head
 from gpg_vl.trainer.rewards import RewardModel
 from gpg_vl.trainer.sampler import PromptSampler
@@ -34,6 +34,7 @@ class Run:
     encode_kwargs: dict
     policy_loss: object
     advantage_fn: object
+    total_steps: int  # cfg.train.total_steps(rows loaded): the one step count of the run
     reference: object = None  # GRPO baseline only
     counters: dict = field(default_factory=lambda: {"skipped_steps": 0, "nonfinite_steps": 0,
                                                      "consecutive_nonfinite": 0})
@@ -94,23 +95,44 @@ def apply_lora(policy, lora, family):
     return get_peft_model(policy, config)
 
 
-def load_data(cfg: Config) -> tuple[list, list]:
+def prompt_kwargs(cfg: Config) -> dict:
+    """How prompts are encoded (training, evaluation, warm-up and the length check alike)."""
+    d = cfg.data
+    return dict(prompt_template=d.prompt_template, system_prompt=d.system_prompt, prompt_format=d.prompt_format,
+                completion_prefix=d.completion_prefix, min_pixels=cfg.model.min_pixels,
+                max_pixels=cfg.model.max_pixels)
+
+
+def prompt_check(cfg: Config, processor) -> dict:
+    """``load_samples`` options that skip (or refuse) training rows over data.max_prompt_length."""
+    if cfg.data.max_prompt_length is None:
+        return {}
+    from gpg_vl.processing import prompt_length
+
+    kwargs = prompt_kwargs(cfg)
+    return dict(prompt_length=lambda sample, sizes: prompt_length(processor, sample, sizes, **kwargs),
+                max_prompt_length=cfg.data.max_prompt_length, on_long_prompt=cfg.data.on_long_prompt)
+
+
+def load_data(cfg: Config, processor=None) -> tuple[list, list]:
+    """Training and test samples, checked; with data.max_prompt_length, ``processor`` counts prompts."""
     from gpg_vl.data.dataset import load_samples
 
     d = cfg.data
     common = dict(adapter=d.adapter, adapter_options=d.adapter_options or None, column_map=d.column_map or None,
                   image_root=d.image_root, on_bad_image=d.on_bad_image, max_pixels=d.max_image_pixels)
-    train = load_samples(d.train, split=d.split, limit=d.limit, **common)
+    train = load_samples(d.train, split=d.split, limit=d.limit, **common, **prompt_check(cfg, processor))
     test = load_samples(d.test, split="test", limit=cfg.train.eval_limit, **common) if d.test else []
     return train, test
 
 
-def make_scheduler(optimizer, cfg: Config):
+def make_scheduler(optimizer, cfg: Config, total_steps: int):
+    """The LR schedule over the run's ``total_steps`` (resolved from train.steps or train.epochs)."""
     from transformers import get_scheduler
 
     name = {"constant": "constant_with_warmup", "linear": "linear", "cosine": "cosine"}[cfg.train.lr_schedule]
     return get_scheduler(name, optimizer, num_warmup_steps=cfg.train.warmup_steps,
-                         num_training_steps=max(1, cfg.train.steps))
+                         num_training_steps=max(1, total_steps))
 
 
 def build_run(cfg: Config) -> Run:
@@ -121,11 +143,15 @@ def build_run(cfg: Config) -> Run:
     random.seed(cfg.train.seed)
     policy_loss = get_policy_loss(cfg.algorithm.name)  # fails fast on a bad name
     advantage_fn = get_advantage_estimator(cfg.algorithm.name)
-    train, test = load_data(cfg)  # missing fields / images stop here, before the model loads
+    # The prompt-length check needs the processor (cheap); the weights load after the data is checked.
+    processor = load_processor(cfg.model.path, cfg.model.min_pixels, cfg.model.max_pixels) \
+        if cfg.data.max_prompt_length is not None else None
+    train, test = load_data(cfg, processor)  # missing fields / images / long prompts stop here
+    total_steps = cfg.train.total_steps(len(train))
     device = str(accelerator.device)
     policy, processor, family = load_policy(
         cfg.model.path, dtype=cfg.model.dtype, device=device, attn_implementation=cfg.model.attn_implementation,
-        min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels)
+        min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels, processor=processor)
     reward_model = RewardModel(cfg.rewards, family.box_frame)
     if cfg.model.lora.enabled:
         policy = apply_lora(policy, cfg.model.lora, family)
@@ -139,7 +165,7 @@ def build_run(cfg: Config) -> Run:
     params = [p for p in policy.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
                                   betas=tuple(cfg.train.adam_betas))
-    scheduler = make_scheduler(optimizer, cfg)
+    scheduler = make_scheduler(optimizer, cfg, total_steps)
     configure_deepspeed(accelerator, cfg)
     logprob_model, optimizer, scheduler = accelerator.prepare(LogprobModel(policy, cfg.rollout.temperature),
                                                               optimizer, scheduler)
@@ -147,12 +173,11 @@ def build_run(cfg: Config) -> Run:
     if policy_loss.requires_reference:  # GRPO baseline: a frozen copy; GPG never loads one
         reference, _, _ = load_policy(cfg.model.path, dtype=cfg.model.dtype, device=device)
         reference.eval().requires_grad_(False)
-    encode_kwargs = dict(prompt_template=cfg.data.prompt_template, system_prompt=cfg.data.system_prompt,
-                         min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels)
+    encode_kwargs = prompt_kwargs(cfg)
     sampler = PromptSampler(len(train), cfg.train.seed, accelerator.process_index, accelerator.num_processes)
     accelerator.register_for_checkpointing(sampler)  # the data position resumes with the weights
     return Run(cfg=cfg, accelerator=accelerator, policy=policy, logprob_model=logprob_model,
                processor=processor, family=family, optimizer=optimizer, scheduler=scheduler,
                reward_model=reward_model, train_samples=train, test_samples=test, sampler=sampler,
                encode_kwargs=encode_kwargs, policy_loss=policy_loss, advantage_fn=advantage_fn,
-               reference=reference)
+               total_steps=total_steps, reference=reference)
