@@ -34,7 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--prompt-template",
                         help="prompt text; {problem} is the benchmark's question, and any record "
                              "field may be named (default: the benchmark's)")
-    parser.add_argument("--system-prompt", help="system message (default: none)")
+    parser.add_argument("--system-prompt", help="system message (default: none; chat format only)")
+    parser.add_argument("--prompt-format", choices=["chat", "raw"], default="chat",
+                        help="chat: the model's chat template around the images and the prompt; raw: "
+                             "the template is the whole prompt, {image} where the images go (base "
+                             "models; as data.prompt_format in training)")
+    parser.add_argument("--completion-prefix", default="",
+                        help="text appended to the prompt, e.g. '<think>' (as data.completion_prefix)")
     parser.add_argument("--max-new-tokens", type=int, default=1024)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--min-pixels", type=int, help="processor minimum pixels per image")

@@ -18,6 +18,7 @@ from pathlib import Path
 from gpg_vl.eval.benchmarks.base import Benchmark
 from gpg_vl.eval.loading import jsonable, read_jsonl, write_jsonl
 from gpg_vl.eval.scoring import record_id
+from gpg_vl.prompts import check_prompt_template, render_prompt
 
 PREDICTIONS = "predictions.jsonl"
 
@@ -38,15 +39,17 @@ def data_root(data: str) -> Path | None:
     return path.parent if path.is_file() else None
 
 
-def fill_prompt(bench: Benchmark, record: dict, template: str) -> str:
-    """The template with ``{problem}`` (the benchmark's question) and the record's fields."""
+def prompt_fields(bench: Benchmark, record: dict, images: list, template: str) -> dict:
+    """The sample the template is filled from: ``{problem}`` (the benchmark's question), the
+    record's plain fields and its images (``{image}`` in a raw template); checked to fill in."""
     fields = {k: v for k, v in record.items() if isinstance(v, (str, int, float))}
-    fields["problem"] = bench.problem(record)
+    fields.update(problem=bench.problem(record), images=images)
     try:
-        return template.format(**fields)
+        render_prompt(fields, template)
     except (KeyError, IndexError) as err:
         raise EvalError(f"--prompt-template names field {err} that record "
                         f"{record_id(bench, record, 0)!r} lacks") from None
+    return fields
 
 
 def _problem_gap(bench: Benchmark, record: dict) -> list[str]:
@@ -79,7 +82,7 @@ def prepare(bench: Benchmark, records: list[dict], root: Path | None, template: 
         item["record"] = record
         item["missing"] = _problem_gap(bench, record) + ([] if refs else [bench.image_field])
         if not item["missing"]:
-            item["prompt"] = fill_prompt(bench, record, template)
+            item["sample"] = prompt_fields(bench, record, item["images"], template)
         items.append(item)
     if bad_images:
         shown = "\n  ".join(bad_images[:20])
@@ -140,16 +143,23 @@ def generate_predictions(bench: Benchmark, args) -> list[dict]:
     path = out / PREDICTIONS
     done = load_done(path, bench)
     template = args.prompt_template or bench.default_template
+    try:
+        check_prompt_template(template, args.prompt_format)
+    except ValueError as err:
+        raise EvalError(f"--prompt-template: {err}") from None
+    if args.prompt_format == "raw" and args.system_prompt is not None:
+        raise EvalError("--system-prompt needs --prompt-format chat: a raw prompt has no system message")
     pending = [(k, r) for k, r in zip(keys, records) if k not in done]
     items = prepare(bench, [r for _, r in pending], data_root(args.data), template)
     if items:
-        _generate(items, path, args)
+        _generate(items, path, args, template)
         done = load_done(path, bench)
     return [done[k] for k in keys]
 
 
-def _generate(items: list[dict], path: Path, args) -> None:
-    """Load the model and append every item's prediction, batch by batch."""
+def _generate(items: list[dict], path: Path, args, template: str) -> None:
+    """Load the model and append every item's prediction, batch by batch (prompts encoded as in
+    training: ``template`` in ``args.prompt_format``, then ``args.completion_prefix``)."""
     import torch
     from tqdm import tqdm
 
@@ -171,9 +181,10 @@ def _generate(items: list[dict], path: Path, args) -> None:
     with tqdm(total=len(runnable), unit="item", desc="generating") as bar:
         for start in range(0, len(runnable), args.batch_size):
             batch_items = runnable[start:start + args.batch_size]
-            samples = [{"problem": it["prompt"], "images": it["images"]} for it in batch_items]
-            batch = encode_prompts(processor, samples, system_prompt=args.system_prompt,
-                                   min_pixels=args.min_pixels, max_pixels=args.max_pixels)
+            batch = encode_prompts(processor, [it["sample"] for it in batch_items], prompt_template=template,
+                                   prompt_format=args.prompt_format, completion_prefix=args.completion_prefix,
+                                   system_prompt=args.system_prompt, min_pixels=args.min_pixels,
+                                   max_pixels=args.max_pixels)
             rollout = generate(model, processor, batch, max_new_tokens=args.max_new_tokens,
                                do_sample=False)
             rows = [_prediction(it, text, cut, meta, resized) for it, text, cut, resized

@@ -201,3 +201,41 @@ def test_the_gpg_vl_command_dispatches_to_eval(tmp_path, superclevr_file):
     assert main(["eval", "score", "--benchmark", "superclevr", "--predictions", str(file),
                  "--out", str(tmp_path / "o")]) == 0
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["overall"] == 1.0
+
+
+RAW = "{image}<image>User: {problem} \nAssistant: Let me solve this step by step.\n"
+
+
+@pytest.mark.slow
+def test_eval_with_a_raw_prompt_and_prefill_encodes_like_training(tmp_path, tiny_model, monkeypatch):
+    """A base model trained on raw prompts (data.prompt_format=raw) is evaluated on the same."""
+    import gpg_vl.processing as processing
+
+    seen, real = [], processing.encode_prompts
+
+    def recording(processor, samples, **kwargs):
+        batch = real(processor, samples, **kwargs)
+        seen.append((kwargs, processor.tokenizer.decode(batch["input_ids"][0], skip_special_tokens=False)))
+        return batch
+
+    monkeypatch.setattr(processing, "encode_prompts", recording)
+    data = cvbench_parquet(tmp_path / "cvbench")
+    out = tmp_path / "out"
+    assert cli("--benchmark", "cvbench", "--model", tiny_model, "--data", data, "--out", out,
+               "--prompt-format", "raw", "--prompt-template", RAW, "--completion-prefix", "<think>", *GEN) == 0
+    kwargs, text = seen[0]
+    assert kwargs["prompt_format"] == "raw" and kwargs["completion_prefix"] == "<think>"
+    assert text.replace("<|endoftext|>", "").startswith("<|vision_start|><|image_pad|>")  # left padding
+    assert "<|im_start|>" not in text and text.endswith("step by step.\n<think>")
+    assert "User: Which is closer?\n(A) the chair" in text
+
+
+def test_eval_prompt_format_errors_stop_before_the_model_loads(tmp_path, capsys):
+    data = cvbench_parquet(tmp_path / "cvbench")
+    common = ("--benchmark", "cvbench", "--model", tmp_path / "no-model", "--data", data, "--out", tmp_path / "o")
+    assert cli(*common, "--prompt-format", "raw", "--prompt-template", "{problem}") == 2
+    assert "must contain {image} once" in capsys.readouterr().err
+    assert cli(*common, "--prompt-template", "{image}{problem}") == 2
+    assert "raw prompt" in capsys.readouterr().err
+    assert cli(*common, "--prompt-format", "raw", "--prompt-template", RAW, "--system-prompt", "S") == 2
+    assert "--system-prompt needs --prompt-format chat" in capsys.readouterr().err
