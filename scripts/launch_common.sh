@@ -206,8 +206,10 @@ except (ConfigError, ValueError) as exc:
     sys.exit(f"config error: {exc}")
 if cfg.train.prompts_per_step % world:
     sys.exit(f"config error: train.prompts_per_step={cfg.train.prompts_per_step} does not split over "
-             f"{world} processes; pass train.prompts_per_step=<a multiple of {world}> (and train.steps)")
-print(f"config ok: {path}: {cfg.train.steps} steps x {cfg.train.prompts_per_step} prompts x "
+             f"{world} processes; pass train.prompts_per_step=<a multiple of {world}> "
+             "(train.epochs keeps the epochs; with train.steps, adjust it too)")
+steps = f"{cfg.train.steps} steps" if cfg.train.epochs is None else f"{cfg.train.epochs:g} epochs"
+print(f"config ok: {path}: {steps} x {cfg.train.prompts_per_step} prompts x "
       f"G={cfg.rollout.num_generations}, {world} process(es)", file=sys.stderr)
 PY
 }

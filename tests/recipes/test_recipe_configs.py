@@ -20,8 +20,13 @@ CONFIGS = REPO / "configs"
 ALL_YAML = sorted(CONFIGS.glob("*.yaml"))
 RECIPES = [p for p in ALL_YAML if p.name != "demo.yaml"]
 MODELS = {"qwen2vl_2b": "Qwen/Qwen2-VL-2B-Instruct", "qwen25vl_3b": "Qwen/Qwen2.5-VL-3B-Instruct",
-          "qwen25vl_7b": "Qwen/Qwen2.5-VL-7B-Instruct"}
+          "qwen25vl_7b": "Qwen/Qwen2.5-VL-7B-Instruct", "qwen2vl_2b_base": "Qwen/Qwen2-VL-2B"}
 TASKS = ("grounding", "classification", "geoqa", "counting", "sat")
+# --num_train_epochs of each anchor script, and the rows docs/recipes.md counts with: the steps the
+# recipes ran before train.epochs existed (ceil(epochs x rows / prompts per step)).
+EPOCHS = {"grounding": 6, "classification": 8, "geoqa": 1, "counting": 2, "sat": 2}
+ROWS_AND_STEPS = {"grounding": (239, 90), "classification": (408, 204), "geoqa": (8000, 500),
+                  "counting": (70_000, 8750), "sat": (15_000, 7500)}
 
 
 def recipe_parts(path: Path) -> tuple[str, str]:
@@ -60,8 +65,19 @@ def test_recipe_is_the_paper_s_gpg(path):
     assert cfg.warmup.steps == 0 and not cfg.model.lora.enabled
     # the batch splits over 1, 2 and 4 processes (the sampler refuses an uneven split)
     assert all(cfg.train.prompts_per_step % world == 0 for world in (1, 2, 4)), cfg.train.prompts_per_step
-    assert cfg.train.steps >= 1 and cfg.train.save_every >= 1
+    assert cfg.train.save_every >= 1
     assert cfg.train.output_dir == f"runs/{path.stem}"
+    assert cfg.data.max_prompt_length == 1024  # every anchor passes --max_prompt_length 1024
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
+def test_recipe_trains_the_anchor_s_epochs(path):
+    cfg = load_config(Config, path)
+    task, _ = recipe_parts(path)
+    assert cfg.train.steps is None and cfg.train.epochs == EPOCHS[task]
+    rows, steps = ROWS_AND_STEPS[task]
+    assert cfg.train.total_steps(rows) == steps
+    assert cfg.train.total_steps(rows + 1) == steps + (task != "grounding")  # 6 x 240 / 16 = 90 still
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
@@ -71,7 +87,8 @@ def test_recipe_rewards_and_adapter_exist(path):
 
     cfg = load_config(Config, path)
     names = [spec.name for spec in cfg.rewards]
-    assert names[0] == "format" and cfg.rewards[0].options == {"mode": "think"}
+    mode = "think_prefilled" if cfg.data.completion_prefix == "<think>" else "think"  # base model: prefilled
+    assert names[0] == "format" and cfg.rewards[0].options == {"mode": mode}
     assert len(names) == 2 and all(name in VERIFIERS for name in names), names
     assert cfg.data.adapter in ADAPTERS
     get_adapter(cfg.data.adapter, **cfg.data.adapter_options)  # options are real keyword options
@@ -79,9 +96,17 @@ def test_recipe_rewards_and_adapter_exist(path):
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
 def test_prompt_template_needs_only_the_problem(path):
+    from gpg_vl.families import IMAGE_PLACEHOLDER
+    from gpg_vl.prompts import render_prompt
+
     cfg = load_config(Config, path)
-    text = cfg.data.prompt_template.format(problem="PROBLEM")
-    assert text.startswith("PROBLEM")
+    text = render_prompt({"problem": "PROBLEM", "images": ["image.png"]}, cfg.data.prompt_template)
+    if cfg.data.prompt_format == "raw":  # the base model: image, then the text, then the prefill
+        assert path.stem == "sat_qwen2vl_2b_base"
+        assert text.startswith(IMAGE_PLACEHOLDER + "<image>A conversation") and "User: PROBLEM \n" in text
+        assert (text + cfg.data.completion_prefix).endswith("Assistant: Let me solve this step by step.\n<think>")
+        return
+    assert text.startswith("PROBLEM") and cfg.data.completion_prefix == ""
     if recipe_parts(path)[0] != "classification":  # Visual-RFT's problems carry the instruction
         assert "<think> </think>" in text and "<answer>" in text
 

@@ -142,16 +142,36 @@ def test_model_size_picks_the_config():
     assert flag(argv, "--config").endswith("configs/geoqa_qwen25vl_7b.yaml")
 
 
+def test_sat_base_model_picks_the_raw_prompt_recipe():
+    base = command(run(SCRIPTS / "train_sat.sh", "--model", "Qwen/Qwen2-VL-2B", "--output-dir", "o",
+                       "--dry-run", NUM_GPUS="4"))
+    assert flag(base, "--config") == str(REPO / "configs" / "sat_qwen2vl_2b_base.yaml")
+    check_parsers(base)
+    instruct = train_dry_run(SCRIPTS / "train_sat.sh")
+    assert flag(instruct, "--config") == str(REPO / "configs" / "sat_qwen2vl_2b.yaml")
+    chosen = command(run(SCRIPTS / "train_sat.sh", "--model", "Qwen/Qwen2-VL-2B", "--output-dir", "o",
+                         "--config=configs/sat_qwen2vl_2b.yaml", "--dry-run", NUM_GPUS="4"))
+    assert flag(chosen, "--config") == "configs/sat_qwen2vl_2b.yaml"  # --config wins over the name
+    result = run(SCRIPTS / "train_sat.sh", "--model", "Qwen/Qwen2.5-VL-3B", "--output-dir", "o",
+                 "--dry-run", NUM_GPUS="4")
+    assert result.returncode == 2 and "looks like a base model" in result.stderr
+    other = command(run(SCRIPTS / "train_geoqa.sh", "--model", "Qwen/Qwen2-VL-2B", "--output-dir", "o",
+                        "--dry-run", NUM_GPUS="1"))  # other tasks have no base recipe: unchanged
+    assert flag(other, "--config") == str(REPO / "configs" / "geoqa_qwen2vl_2b.yaml")
+
+
 def test_classification_subset():
     argv = train_dry_run(SCRIPTS / "train_classification.sh", "--subset", "pets")
-    assert "data.train=laolao77/ViRFT_CLS_pets37_4shot" in argv and "train.steps=222" in argv
+    assert "data.train=laolao77/ViRFT_CLS_pets37_4shot" in argv and "train.epochs=24" in argv
     # the flowers entry of the script's table is what the configs say themselves
     from gpg_vl.config import Config, load_config
 
     argv = train_dry_run(SCRIPTS / "train_classification.sh")
     for path in sorted((REPO / "configs").glob("classification_*.yaml")):
         cfg = load_config(Config, path)
-        assert f"data.train={cfg.data.train}" in argv and f"train.steps={cfg.train.steps}" in argv
+        assert f"data.train={cfg.data.train}" in argv and f"train.epochs={cfg.train.epochs:g}" in argv
+    for subset, epochs in (("aircraft", 8), ("cars", 8)):
+        assert f"train.epochs={epochs}" in train_dry_run(SCRIPTS / "train_classification.sh", "--subset", subset)
     result = run(SCRIPTS / "train_classification.sh", "--model", "Qwen/Qwen2-VL-2B-Instruct",
                  "--output-dir", "o", "--subset", "dogs", "--dry-run", NUM_GPUS="1")
     assert result.returncode == 2 and "--subset must be one of" in result.stderr
@@ -221,7 +241,7 @@ def test_two_process_cpu_run_through_the_launch_script(tmp_path, tiny_dirs, synt
                  "--data", str(counting), "--output-dir", str(out), "data.adapter=jsonl",
                  "model.dtype=float32", "model.min_pixels=12544", "model.max_pixels=12544",
                  "model.attn_implementation=null", "rollout.num_generations=4", "rollout.max_new_tokens=8",
-                 "train.steps=2", "train.prompts_per_step=2", "train.micro_batch_size=4",
+                 "train.epochs=null", "train.steps=2", "train.prompts_per_step=2", "train.micro_batch_size=4",
                  "train.save_every=0", "algorithm.beta_th=null", f"rewards=[{{name: {reward}:parity}}]",
                  MASTER_PORT=str(free_port()), OMP_NUM_THREADS="1")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
