@@ -47,7 +47,9 @@ class DataConfig:
     split: str = opt("train", "split to read from a hub dataset or folder")
     column_map: dict = opt({}, "schema field -> source column, for custom datasets")
     image_root: str | None = opt(None, "folder that relative image paths are resolved against")
-    on_bad_image: Literal["error", "skip"] = opt("error", "a missing/corrupt image stops loading or is skipped")
+    on_bad_image: Literal["skip", "error"] = opt(
+        "skip", "a training row with a missing/corrupt/oversized image is skipped with a counted warning "
+        "naming it (skip), or stops loading (error)")
     max_image_pixels: int = opt(89_478_485, "refuse images larger than this (decompression bombs)")
     limit: int | None = opt(None, "use at most this many training rows")
     prompt_template: str = opt("{problem}", "user text; {problem} and other sample fields are filled in "

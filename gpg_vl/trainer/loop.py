@@ -53,6 +53,13 @@ def start(run, log) -> tuple[int, dict | None]:
     return 0, before
 
 
+def data_counts(samples) -> dict:
+    """Training rows kept and dropped at load (bad images, long prompts), for the log and summary."""
+    long_prompts = getattr(samples, "long_prompts", None)
+    return {"train_rows": len(samples), "skipped_bad_images": getattr(samples, "skipped", 0),
+            "skipped_long_prompts": long_prompts.skipped if long_prompts is not None else 0}
+
+
 def describe_steps(run) -> str:
     """The step count and, when train.epochs set it, how it was derived (logged at the start)."""
     t = run.cfg.train
@@ -104,8 +111,10 @@ def train(cfg: Config, log=print) -> dict:
     if main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
+    data = data_counts(run.train_samples)
     say(f"policy {cfg.model.path} ({run.family.name}), {len(run.train_samples)} train / "
-        f"{len(run.test_samples)} test rows, algorithm {cfg.algorithm.name}, "
+        f"{len(run.test_samples)} test rows ({data['skipped_bad_images']} skipped for bad images, "
+        f"{data['skipped_long_prompts']} for long prompts), algorithm {cfg.algorithm.name}, "
         f"{run.accelerator.distributed_type.value} x {run.accelerator.num_processes} on {run.accelerator.device}; "
         f"{describe_steps(run)}")
     first, before = start(run, say)
@@ -128,7 +137,7 @@ def train(cfg: Config, log=print) -> dict:
         logger.close()
     after = run_eval(run)
     summary = {"before": before, "after": after, "steps": total, "evals": evals,
-               "wall_seconds": time.perf_counter() - t_start, **run.counters}
+               "wall_seconds": time.perf_counter() - t_start, "data": data, **run.counters}
     export_policy(run, out / "final", merge_lora=cfg.model.lora.merge_on_export)
     if main:
         (out / "summary.json").write_text(json.dumps(summary, indent=2))

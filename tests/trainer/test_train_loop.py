@@ -204,3 +204,30 @@ def test_lora_trains_only_language_adapters_and_exports_merged_weights(
     targets = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
     assert changed and all(n.startswith("model.language_model.") and n.split(".")[-2] in targets
                            for n in changed)  # never the vision tower, embeddings, norms or head
+
+
+@pytest.mark.slow
+def test_a_corrupt_image_is_skipped_counted_and_training_runs(tiny_dirs, synthetic_data, tmp_path, test_verifiers):
+    """Issue 5: a corrupt image in the training set drops its row with a counted warning (the
+    default), the run trains on the rest, and summary.json says how many rows were dropped;
+    data.on_bad_image=error stops before training instead."""
+    rows = [json.loads(line) for line in synthetic_data["train"].read_text().splitlines()]
+    for row in rows:
+        row["images"] = [str(synthetic_data["dir"] / p) for p in row["images"]]
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not an image" * 10)
+    rows[1]["images"] = [str(broken)]
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    out = tmp_path / "run"
+    logged = []
+    train(tiny_run(tiny_dirs, synthetic_data, out, f"data.train={data}", "train.steps=1"), log=logged.append)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["data"] == {"train_rows": len(rows) - 1, "skipped_bad_images": 1, "skipped_long_prompts": 0}
+    assert any("1 skipped for bad images" in line for line in logged)
+
+    with pytest.raises(Exception, match="broken.png"):
+        train(tiny_run(tiny_dirs, synthetic_data, tmp_path / "strict", f"data.train={data}", "train.steps=1",
+                       "data.on_bad_image=error"), log=lambda *_: None)
+    assert not (tmp_path / "strict" / "checkpoints").exists()
