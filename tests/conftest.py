@@ -60,6 +60,12 @@ def scramble(model, seed: int = 0, text_std: float = 0.2, vision_std: float = 0.
 
 
 @pytest.fixture(scope="session")
+def scrambler():
+    """``scramble`` for fixtures wider than one test (policy_factory is per test)."""
+    return scramble
+
+
+@pytest.fixture(scope="session")
 def vllm_python() -> str:
     """Python of a vLLM environment: $GPG_VL_VLLM_PYTHON or .venv-vllm (scripts/setup_vllm.sh,
     which scripts/test.sh runs, so CI has it); tests that need it skip without one."""

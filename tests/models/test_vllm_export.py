@@ -18,8 +18,6 @@ from gpg_vl.models.export_check import ExportCheckError, check_export, up_to_vis
 from gpg_vl.trainer.loop import train
 from gpg_vl.verifiers import VERIFIERS
 
-from conftest import scramble
-
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]
 
 
@@ -30,7 +28,7 @@ def test_up_to_vision_token_cuts_after_the_first_placeholder():
 
 
 @pytest.fixture(scope="module")
-def trained_exports(tiny_dirs, synthetic_data, tmp_path_factory):
+def trained_exports(tiny_dirs, synthetic_data, tmp_path_factory, scrambler):
     """family -> (start checkpoint, final export) of a 2-step GPG run from scrambled weights."""
     VERIFIERS["test_len"] = lambda prompts, completions, **_: [float(len(c) % 3) for c in completions]
     root = tmp_path_factory.mktemp("vllm_exports")
@@ -41,7 +39,7 @@ def trained_exports(tiny_dirs, synthetic_data, tmp_path_factory):
         for family, extra in runs.items():
             start = root / f"{family}_start"
             model, processor, _ = load_policy(str(tiny_dirs[family]))
-            scramble(model)  # outputs that depend visibly on every weight and on the image
+            scrambler(model)  # outputs that depend visibly on every weight and on the image
             model.save_pretrained(start)
             processor.save_pretrained(start)
             cfg = load_config(Config, None, [
