@@ -36,6 +36,8 @@ def cmd_train(args) -> int:
         print("\n".join(describe(Config)))
         return 0
     cfg = load_config(Config, args.config, args.overrides)
+    if args.deepspeed:
+        use_deepspeed_config(args.deepspeed, args.mixed_precision or MIXED_PRECISION.get(cfg.model.dtype, "no"))
     from gpg_vl.trainer.loop import train
 
     ok = False
@@ -45,6 +47,25 @@ def cmd_train(args) -> int:
     finally:
         shutdown_distributed(wait=ok)
     return 0
+
+
+MIXED_PRECISION = {"bfloat16": "bf16", "float16": "fp16"}  # model.dtype -> accelerate's mixed precision
+
+
+def use_deepspeed_config(path: str, mixed_precision: str) -> None:
+    """``gpg-vl train --deepspeed FILE`` under torchrun (or a plain single process): the settings
+    ``accelerate launch --use_deepspeed --deepspeed_config_file FILE --mixed_precision MP`` would
+    pass to the trainer's Accelerator, through the same environment variables."""
+    import os
+
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
+        raise ValueError("--deepspeed: accelerate launch already configured DeepSpeed "
+                         "(--use_deepspeed); give the DeepSpeed config in one place")
+    if not Path(path).is_file():
+        raise ValueError(f"--deepspeed: no such DeepSpeed config file: {path}")
+    os.environ.update({"ACCELERATE_USE_DEEPSPEED": "true",
+                       "ACCELERATE_DEEPSPEED_CONFIG_FILE": str(Path(path).resolve()),
+                       "ACCELERATE_MIXED_PRECISION": mixed_precision})
 
 
 def shutdown_distributed(wait: bool = True) -> None:
@@ -103,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train with GPG from a YAML config (+ key.sub=value overrides)")
     p.add_argument("--config", help="YAML config (configs/*.yaml)")
     p.add_argument("--describe-config", action="store_true", help="list every config key and exit")
+    p.add_argument("--deepspeed", metavar="FILE", help="DeepSpeed config (configs/deepspeed/*.json) when "
+                   "launching with torchrun; under accelerate launch use its --use_deepspeed instead")
+    p.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"],
+                   help="with --deepspeed (default: bf16 for model.dtype bfloat16, fp16 for float16, else no)")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.lr=1e-5")
     p.set_defaults(fn=cmd_train)
 

@@ -28,6 +28,31 @@ def test_wrong_type_and_missing_file_exit_2(capsys, tmp_path):
     assert missing in capsys.readouterr().err
 
 
+def test_deepspeed_flag_sets_what_accelerate_launch_would(capsys, tmp_path, monkeypatch):
+    """``gpg-vl train --deepspeed FILE`` (for torchrun): a missing file or a second source of the
+    DeepSpeed config is a one-line error; a good one sets accelerate's DeepSpeed variables."""
+    from gpg_vl.cli import MIXED_PRECISION, use_deepspeed_config
+
+    for key in ("ACCELERATE_USE_DEEPSPEED", "ACCELERATE_DEEPSPEED_CONFIG_FILE", "ACCELERATE_MIXED_PRECISION"):
+        monkeypatch.setenv(key, "x")  # records the original state, which the undo restores...
+        monkeypatch.delenv(key)  # ...so what use_deepspeed_config sets below does not leak
+    missing = str(tmp_path / "ds.json")
+    assert main(["train", "--config", DEMO, "--deepspeed", missing]) == 2
+    assert missing in capsys.readouterr().err
+
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")  # as under accelerate launch --use_deepspeed
+    assert main(["train", "--config", DEMO, "--deepspeed", str(REPO / "configs/deepspeed/zero2.json")]) == 2
+    assert "accelerate launch already configured DeepSpeed" in capsys.readouterr().err
+
+    monkeypatch.delenv("ACCELERATE_USE_DEEPSPEED")
+    use_deepspeed_config(str(REPO / "configs/deepspeed/zero3.json"), MIXED_PRECISION["bfloat16"])
+    import os
+
+    assert os.environ["ACCELERATE_USE_DEEPSPEED"] == "true"
+    assert os.environ["ACCELERATE_DEEPSPEED_CONFIG_FILE"] == str(REPO / "configs/deepspeed/zero3.json")
+    assert os.environ["ACCELERATE_MIXED_PRECISION"] == "bf16"
+
+
 def test_describe_config_prints_every_key(capsys):
     assert main(["train", "--describe-config"]) == 0
     out = capsys.readouterr().out

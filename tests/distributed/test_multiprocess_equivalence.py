@@ -1,4 +1,5 @@
-"""Issue 5: 2 processes (gloo DDP, DeepSpeed ZeRO-2, ZeRO-3) reach the weights of 1 process.
+"""Issue 5: 2 processes (gloo DDP, DeepSpeed ZeRO-2, ZeRO-3; launched by accelerate, and ZeRO-2
+by plain torchrun with ``gpg-vl train --deepspeed``) reach the weights of 1 process.
 
 Same seed, same global batch (4 prompts x G=4): every group is generated and scored on one rank,
 alpha and the token normaliser are summed over ranks, and each prompt samples from its own
@@ -16,13 +17,24 @@ pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]
 
 LAUNCH = [str(BIN / "accelerate"), "launch", "--num_processes", "2", "--num_machines", "1",
           "--mixed_precision", "no", "--dynamo_backend", "no"]
+ZERO2 = ["--use_deepspeed", "--deepspeed_config_file", str(REPO / "configs/deepspeed/zero2.json")]
 ZERO3 = ["--use_deepspeed", "--deepspeed_config_file", str(REPO / "configs/deepspeed/zero3.json")]
 MODES = {  # mode -> (launcher arguments, config overrides)
     "ddp": (["--multi_gpu"], []),  # with Accelerator(cpu=True): real gloo DDP
-    "zero2": (["--use_deepspeed", "--deepspeed_config_file", str(REPO / "configs/deepspeed/zero2.json")], []),
+    "zero2": (ZERO2, []),
     "zero3": (ZERO3, []),  # full weights gathered once per rollout (the default)
     "zero3_layerwise": (ZERO3, ["rollout.gather_zero3_for_generation=false"]),  # gathered per layer per token
+    "torchrun_zero2": (None, []),  # torchrun + gpg-vl train --deepspeed, no accelerate launcher
 }
+
+
+def launch_command(mode: str, port: int) -> list[str]:
+    """The launcher part of a 2-process ``gpg-vl train`` command."""
+    launcher, _ = MODES[mode]
+    if launcher is None:
+        return [str(BIN / "torchrun"), "--nproc_per_node", "2", "--master_port", str(port), "-m", "gpg_vl.cli",
+                "train", "--deepspeed", str(REPO / "configs/deepspeed/zero2.json")]
+    return [*LAUNCH, *launcher, "--main_process_port", str(port), "-m", "gpg_vl.cli", "train"]
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +53,8 @@ def two_process_run(tiny_dirs, synthetic_data, tmp_path_factory):
     def run(mode: str):
         if mode not in runs:
             out = tmp_path_factory.mktemp(mode) / "run"
-            launcher, overrides = MODES[mode]
-            log = run_bounded([*LAUNCH, *launcher, "--main_process_port", str(pick_free_port()), "-m", "gpg_vl.cli",
-                               "train", *train_args(tiny_dirs["qwen2_vl"], synthetic_data["train"], out, 3,
-                                                    *overrides)])
+            log = run_bounded([*launch_command(mode, pick_free_port()),
+                               *train_args(tiny_dirs["qwen2_vl"], synthetic_data["train"], out, 3, *MODES[mode][1])])
             runs[mode] = (out, log)
         return runs[mode]
 
