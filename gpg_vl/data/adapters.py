@@ -222,14 +222,15 @@ def _choice_sample(question: str, choices: list[str], correct: str, shuffle: boo
 _SAT_OPTIONS = re.compile(r"\s*Choose between the following options:\s*(.+)$", re.DOTALL)
 
 
-def _sat_messages(row: dict) -> dict:
+def _sat_messages(row: dict, max_images: int | None) -> dict:
     """VisualThinker-R1-Zero's SAT_train_*.json (src/data/SAT/process_dataset.py): ``messages``
     [user "<image> Answer in natural language. {q} Choose between the following options: a, b
     or c", assistant answer text] and ``images`` paths."""
     turns = {m.get("role"): m.get("content", "") for m in column(row, "messages")}
     user, answer = str(turns.get("user", "")), str(turns.get("assistant", "")).strip()
     problem = user.replace("<image>", "").strip()
-    sample = {"images": list(column(row, "images")), "problem": problem, "answer": answer, "task": "choice"}
+    sample = {"images": list(column(row, "images"))[:max_images], "problem": problem, "answer": answer,
+              "task": "choice"}
     m = _SAT_OPTIONS.search(problem)
     if m:
         head, _, last = m.group(1).strip().rpartition(" or ")
@@ -241,16 +242,20 @@ def _sat_messages(row: dict) -> dict:
 
 
 @register_adapter("sat")
-def sat(row: dict, ctx: AdapterContext, *, shuffle_choices: bool = True) -> dict:
+def sat(row: dict, ctx: AdapterContext, *, shuffle_choices: bool = True, max_images: int | None = None) -> dict:
     """SAT spatial multiple choice (array/SAT; VisualThinker-R1-Zero trains on it):
     ``image_bytes`` (1-2 images), ``question``, ``answers`` (option texts), ``correct_answer``
     (the correct option's text), ``question_type``. Options are lettered A, B, ... in an order
     fixed per question (``shuffle_choices``; VisualThinker shuffles too), so the correct letter
-    is not tied to a position. VisualThinker's ``messages``/``images`` JSON is read as well."""
+    is not tied to a position. VisualThinker's ``messages``/``images`` JSON is read as well.
+    ``max_images``: keep only the first N images of a row (VisualThinker's grpo.py opens
+    ``images[0]`` only, two-image questions included); None keeps all."""
+    if max_images is not None and max_images < 1:
+        raise ValueError(f"sat adapter: max_images={max_images}; expected None or >= 1")
     if "messages" in row:
-        return _sat_messages(row)
+        return _sat_messages(row, max_images)
     images = column(row, "image_bytes")
-    images = list(images) if isinstance(images, (list, tuple)) else [images]
+    images = (list(images) if isinstance(images, (list, tuple)) else [images])[:max_images]
     choices = [str(c) for c in column(row, "answers")]
     sample = _choice_sample(str(column(row, "question")), choices,
                             str(column(row, "correct_answer")), shuffle_choices)

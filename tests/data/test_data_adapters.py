@@ -100,6 +100,17 @@ def test_sat_letters_shuffled_deterministically(cache):
     assert samples[0]["question_type"] == "spatial_relation"
 
 
+def test_sat_max_images_keeps_the_first(cache):
+    """VisualThinker's grpo.py trains on images[0] only; max_images=1 does the same."""
+    every = _load("sat.parquet", cache, adapter="sat")
+    first = _load("sat.parquet", cache, adapter="sat", adapter_options={"max_images": 1})
+    assert [len(s["images"]) for s in first] == [1, 1, 1]
+    assert [s["images"][0] for s in first] == [s["images"][0] for s in every]
+    assert [s["problem"] for s in first] == [s["problem"] for s in every]
+    with pytest.raises(Exception, match="max_images"):
+        _load("sat.parquet", cache, adapter="sat", adapter_options={"max_images": 0})
+
+
 def test_sat_visualthinker_messages(cache):
     (sample,) = _load("sat_visualthinker.json", cache, adapter="sat")
     assert sample["choices"] == ["right", "left"] and sample["answer"] == "B"
