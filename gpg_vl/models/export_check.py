@@ -80,9 +80,13 @@ def run_vllm(vllm_python: str, probe: dict, work: Path, timeout: float) -> dict:
     """Run ``vllm_generate.py`` under ``vllm_python``; its parsed result."""
     probe_path, result_path = work / "probe.json", work / "vllm_result.json"
     probe_path.write_text(json.dumps(probe))
-    proc = subprocess.Popen([vllm_python, str(VLLM_SCRIPT), str(probe_path), str(result_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=work,
-                            start_new_session=True)  # its own process group: vLLM may fork workers
+    try:
+        proc = subprocess.Popen([vllm_python, str(VLLM_SCRIPT), str(probe_path), str(result_path)],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=work,
+                                start_new_session=True)  # its own process group: vLLM may fork workers
+    except OSError as exc:
+        raise ExportCheckError(f"cannot run {vllm_python} ({exc}): make .venv-vllm with "
+                               "scripts/setup_vllm.sh or pass --vllm-python") from exc
     try:
         output, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -133,6 +137,7 @@ def check_export(export_dir: str, vllm_python: str, *, requests: int = 4, max_to
     from gpg_vl.models.loading import load_policy
     from gpg_vl.rollout import suppressed_token_ids
 
+    check_export_folder(Path(export_dir))
     model, processor, _ = load_policy(reference_dir or export_dir, dtype="float32")
     model.eval()
     with tempfile.TemporaryDirectory(prefix="gpg_vl_export_check_") as tmp:
@@ -152,6 +157,18 @@ def check_export(export_dir: str, vllm_python: str, *, requests: int = 4, max_to
             check.max_logprob_diff.append(float((lp_vllm - lp_hf).abs().max()))
             check.max_greedy_gap.append(float((best_hf - lp_hf).max()))
     return check
+
+
+def check_export_folder(folder: Path) -> None:
+    """A clear error for what vLLM cannot load as a model folder (before anything starts)."""
+    if not folder.is_dir():
+        raise ExportCheckError(f"{folder}: no such folder (the export is OUTPUT_DIR/final)")
+    if (folder / "adapter_config.json").exists():
+        raise ExportCheckError(f"{folder} holds LoRA adapters, not a model: export merged weights "
+                               "(model.lora.merge_on_export=true, the default) or serve the adapters "
+                               "with vLLM's --enable-lora on the base model")
+    if not (folder / "config.json").exists() or not any(folder.glob("*.safetensors")):
+        raise ExportCheckError(f"{folder}: no config.json and *.safetensors: not a Hugging Face model folder")
 
 
 def default_vllm_python(repo_root: Path) -> str:

@@ -21,6 +21,29 @@ from gpg_vl.verifiers import VERIFIERS
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]
 
 
+def test_folders_vllm_cannot_load_are_named_before_anything_starts(tmp_path, capsys):
+    from gpg_vl.cli import main
+
+    assert main(["check-export", str(tmp_path / "nope"), "--vllm-python", "/nonexistent/python"]) == 1
+    assert "no such folder" in capsys.readouterr().err
+    (tmp_path / "adapters").mkdir()
+    (tmp_path / "adapters" / "adapter_config.json").write_text("{}")
+    (tmp_path / "adapters" / "adapter_model.safetensors").write_bytes(b"")
+    assert main(["check-export", str(tmp_path / "adapters"), "--vllm-python", "/nonexistent/python"]) == 1
+    assert "LoRA adapters" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["check-export", str(tmp_path / "empty"), "--vllm-python", "/nonexistent/python"]) == 1
+    assert "not a Hugging Face model folder" in capsys.readouterr().err
+
+
+def test_a_missing_vllm_python_is_a_clear_error(tiny_dirs, capsys):
+    from gpg_vl.cli import main
+
+    assert main(["check-export", str(tiny_dirs["qwen2_vl"]), "--vllm-python", "/nonexistent/python"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot run /nonexistent/python" in err and "setup_vllm.sh" in err
+
+
 def test_up_to_vision_token_cuts_after_the_first_placeholder():
     assert up_to_vision_token([5, 6, 7], {9}) == [5, 6, 7]
     assert up_to_vision_token([5, 9, 7, 9], {9}) == [5, 9]
