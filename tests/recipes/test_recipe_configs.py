@@ -92,6 +92,10 @@ def test_recipe_rewards_and_adapter_exist(path):
     assert len(names) == 2 and all(name in VERIFIERS for name in names), names
     assert cfg.data.adapter in ADAPTERS
     get_adapter(cfg.data.adapter, **cfg.data.adapter_options)  # options are real keyword options
+    from gpg_vl.verifiers import get_verifier
+
+    for spec in cfg.rewards:
+        get_verifier(spec.name, **spec.options)  # reward options are real, allowed options
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)

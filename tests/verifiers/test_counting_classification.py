@@ -70,3 +70,21 @@ def test_classification_empty_gold_is_a_counted_warning_not_a_crash():
     verifier = get_verifier("classification")
     assert verifier(None, [block("cat"), block("cat")], answer=["", "cat"]) == [0.0, 1.0]
     assert warning_counts() == {"classification": 1}
+
+
+@pytest.mark.parametrize("text, gold, exact, contains", [
+    ("Golden_Retriever", "golden retriever", 1.0, 1.0),
+    ("a golden retriever dog", "golden retriever", 0.0, 1.0),  # the label inside the answer
+    ("retriever", "golden retriever", 0.0, 1.0),               # the answer inside the label
+    ("labrador", "golden retriever", 0.0, 0.0),
+    ("", "golden retriever", 0.0, 0.0),                        # Visual-RFT gives 1.0 here; gpg-vl never
+])
+def test_classification_contains_mode_is_visual_rfts_rule(text, gold, exact, contains):
+    assert score_classification(block(text), gold) == exact
+    assert score_classification(block(text), gold, match="contains") == contains
+
+
+def test_classification_match_option_is_checked_when_bound():
+    assert get_verifier("classification", match="contains")(None, [block("a cat")], answer=["cat"]) == [1.0]
+    with pytest.raises(ValueError, match="match"):
+        get_verifier("classification", match="substring")
