@@ -14,7 +14,7 @@ import torch
 
 from gpg_vl.prompts import check_prompt_template, render_prompt
 
-VISION_KEYS = ("pixel_values", "image_grid_thw")
+VISION_KEYS = ("pixel_values", "image_grid_thw", "image_features")
 IMAGE_FACTOR = 28  # qwen_vl_utils' resize factor: its image_patch_size (14) x spatial merge (2)
 
 __all__ = ["render_prompt", "build_messages", "prompt_text", "encode_prompts", "prompt_length",
@@ -149,10 +149,13 @@ def select_rows(batch: dict, rows: list[int], image_token: int, merge_size: int 
     if grid is None:
         return out
     owners = images_per_row(batch["input_ids"], grid, image_token, merge_size)
-    chunks = torch.split(batch["pixel_values"], grid.prod(-1).tolist())  # per image [patches_i, D]
     picked = [k for r in rows for k in owners[r]]
     if picked:
-        out["pixel_values"] = torch.cat([chunks[k] for k in picked])  # [sum patches, D]
+        if batch.get("image_features") is not None:  # encoded once (models.forward.encode_images)
+            out["image_features"] = [batch["image_features"][k] for k in picked]  # per image [tokens_k, H]
+        else:
+            chunks = torch.split(batch["pixel_values"], grid.prod(-1).tolist())  # per image [patches_i, D]
+            out["pixel_values"] = torch.cat([chunks[k] for k in picked])  # [sum patches, D]
         out["image_grid_thw"] = grid[torch.tensor(picked, dtype=torch.long)]  # [images, 3]
     return out
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from gpg_vl.families import VISION_TOKENS
-from gpg_vl.models.forward import base_and_head, extend, prefill
+from gpg_vl.models.forward import base_and_head, encode_images, extend, prefill
 
 
 @dataclass
@@ -76,16 +76,20 @@ def next_tokens(logits: torch.Tensor, do_sample: bool, temperature: float, top_p
 @torch.no_grad()
 def generate(model, processor, batch: dict, *, max_new_tokens: int, do_sample: bool = True,
              temperature: float = 1.0, top_p: float = 1.0, num_generations: int = 1,
-             generator=None, all_done=None) -> Rollout:
+             generator=None, all_done=None, encode_images_once: bool = False) -> Rollout:
     """Sample ``num_generations`` completions for every prompt of ``batch``.
 
     ``all_done(done [N] bool) -> bool`` decides when decoding stops; under ZeRO-3 every forward
     is collective, so the trainer passes one that agrees over all ranks.
+    ``encode_images_once``: the rollout's prompt keeps the encoded images (``image_features``),
+    for an update that reuses them (frozen vision tower only).
     """
     tokenizer = processor.tokenizer
     device = next(model.parameters()).device
     batch = {k: v.to(device) for k, v in batch.items() if torch.is_tensor(v)}
     trunk, head = base_and_head(model)
+    if encode_images_once:
+        batch = encode_images(trunk, batch)
     end_ids = torch.tensor(end_token_ids(model, tokenizer), device=device)
     banned = torch.tensor(suppressed_token_ids(tokenizer), dtype=torch.long, device=device)
     was_training = model.training

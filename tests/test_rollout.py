@@ -113,6 +113,21 @@ def test_greedy_group_generation_equals_hf_generate(policy_factory, family):
         assert ro.texts[r] == tok.decode(row[:n], skip_special_tokens=True)
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_images_encoded_once_give_the_same_rollout_and_stay_in_its_prompt(policy_factory, family):
+    """encode_images_once (frozen vision tower): same greedy tokens; the rollout's prompt keeps the
+    encoded images for the update, in place of the pixels."""
+    model, processor, _ = policy_factory(family)
+    batch = encode_prompts(processor, samples())
+    plain = generate(model, processor, batch, max_new_tokens=MAX_NEW, do_sample=False, num_generations=G)
+    once = generate(model, processor, batch, max_new_tokens=MAX_NEW, do_sample=False, num_generations=G,
+                    encode_images_once=True)
+    assert torch.equal(once.completion_ids, plain.completion_ids)
+    assert "pixel_values" in plain.prompt and "image_features" not in plain.prompt
+    assert "pixel_values" not in once.prompt
+    assert len(once.prompt["image_features"]) == len(batch["image_grid_thw"])
+
+
 def test_generation_stops_when_every_row_has_ended(policy_factory):
     model, processor, _ = policy_factory("qwen2_vl")
     batch = encode_prompts(processor, samples()[:2])

@@ -49,7 +49,7 @@ def base_and_head(model):
 
 
 def completion_logprobs(model, prompt: dict, completion_ids: torch.Tensor, completion_mask: torch.Tensor,
-                        chunk_tokens: int = 1024, mm_encoder_outputs: dict | None = None) -> torch.Tensor:
+                        chunk_tokens: int = 1024) -> torch.Tensor:
     """log pi(o_t | prompt, o_<t) for every completion token: [N, C] (0 where mask is 0).
 
     The plain full-sequence forward over a group-repeated batch: the reference that the
@@ -65,15 +65,41 @@ def completion_logprobs(model, prompt: dict, completion_ids: torch.Tensor, compl
     mm_types = torch.cat([prompt["mm_token_type_ids"], torch.zeros_like(completion_ids,
                           dtype=prompt["mm_token_type_ids"].dtype)], dim=1)  # [N, P+C]
     trunk, head = base_and_head(model)
-    vision = {"mm_encoder_outputs": mm_encoder_outputs} if mm_encoder_outputs is not None else {
-        "pixel_values": prompt.get("pixel_values")}
     out = trunk(input_ids=input_ids, attention_mask=attention_mask, mm_token_type_ids=mm_types,
-                image_grid_thw=prompt.get("image_grid_thw"), use_cache=False, **vision)
+                image_grid_thw=prompt.get("image_grid_thw"), use_cache=False, **vision_inputs(prompt))
     hidden = out.last_hidden_state[:, p - 1:p + c - 1]  # [N, C, H]: state before each completion token
     mask = completion_mask.bool()  # [N, C]
     picked = token_logprobs(hidden[mask], head, completion_ids[mask], chunk_tokens)  # [K]
     logprobs = torch.zeros(n, c, dtype=picked.dtype, device=picked.device)  # [N, C]
     return logprobs.masked_scatter(mask, picked)
+
+
+def encode_images(trunk, prompt: dict) -> dict:
+    """``prompt`` with its images encoded once: ``image_features`` (one [tokens_i, H] tensor per
+    image, no gradient) in place of ``pixel_values``.
+
+    For a frozen vision tower (``model.freeze_vision``, or LoRA without the vision tower) the
+    features cannot change between sampling and the update, so the update reuses what sampling
+    computed instead of running the vision tower again (issue 6).
+    """
+    if prompt.get("pixel_values") is None:
+        return prompt
+    with torch.no_grad():
+        features = trunk.get_image_features(prompt["pixel_values"], prompt["image_grid_thw"],
+                                            return_dict=True).pooler_output  # per image [tokens_i, H]
+    out = {k: v for k, v in prompt.items() if k != "pixel_values"}
+    out["image_features"] = [f.detach() for f in features]
+    return out
+
+
+def vision_inputs(prompt: dict) -> dict:
+    """The trunk's vision keyword: encoded ``image_features`` if the prompt has them, else pixels."""
+    if prompt.get("image_features") is not None:
+        from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+        return {"mm_encoder_outputs": {"image": BaseModelOutputWithPooling(
+            pooler_output=tuple(prompt["image_features"]))}}
+    return {"pixel_values": prompt.get("pixel_values")}
 
 
 def prompt_positions(trunk, prompt: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,7 +118,7 @@ def prefill(trunk, prompt: dict):
 
     positions, next_pos = prompt_positions(trunk, prompt)
     out = trunk(input_ids=prompt["input_ids"], attention_mask=prompt["attention_mask"],
-                mm_token_type_ids=prompt["mm_token_type_ids"], pixel_values=prompt.get("pixel_values"),
+                mm_token_type_ids=prompt["mm_token_type_ids"], **vision_inputs(prompt),
                 image_grid_thw=prompt.get("image_grid_thw"), position_ids=positions,
                 past_key_values=DynamicCache(config=trunk.config), use_cache=True)
     return out.past_key_values, out.last_hidden_state[:, -1], next_pos

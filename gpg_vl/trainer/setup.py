@@ -36,6 +36,7 @@ class Run:
     advantage_fn: object
     total_steps: int  # cfg.train.total_steps(rows loaded): the one step count of the run
     reference: object = None  # GRPO baseline only
+    reuse_image_features: bool = False  # frozen vision tower: the update reuses sampling's image features
     counters: dict = field(default_factory=lambda: {"skipped_steps": 0, "nonfinite_steps": 0,
                                                      "consecutive_nonfinite": 0})
 
@@ -163,6 +164,7 @@ def build_run(cfg: Config) -> Run:
         else:
             policy.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     params = [p for p in policy.parameters() if p.requires_grad]
+    vision_frozen = not any(p.requires_grad for p in vision_tower(policy).parameters())
     optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
                                   betas=tuple(cfg.train.adam_betas))
     scheduler = make_scheduler(optimizer, cfg, total_steps)
@@ -180,4 +182,4 @@ def build_run(cfg: Config) -> Run:
                processor=processor, family=family, optimizer=optimizer, scheduler=scheduler,
                reward_model=reward_model, train_samples=train, test_samples=test, sampler=sampler,
                encode_kwargs=encode_kwargs, policy_loss=policy_loss, advantage_fn=advantage_fn,
-               total_steps=total_steps, reference=reference)
+               total_steps=total_steps, reference=reference, reuse_image_features=vision_frozen)

@@ -52,7 +52,8 @@ def draw(run, per_rank: int) -> tuple[Rollout, torch.Tensor, dict]:
     with weights_for_generation(run) as all_done:
         rollout = generate(run.policy, run.processor, batch, max_new_tokens=cfg.rollout.max_new_tokens,
                            temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p, num_generations=g,
-                           all_done=all_done, generator=generators)
+                           all_done=all_done, generator=generators,
+                           encode_images_once=run.reuse_image_features)
     per_row = [s for s in samples for _ in range(g)]
     prompts = [render_prompt(s, run.encode_kwargs["prompt_template"]) for s in per_row]
     rewards, parts = run.reward_model.score(prompts, rollout.texts, per_row)

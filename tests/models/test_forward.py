@@ -179,3 +179,40 @@ def test_grouped_forward_with_one_completion_token(policy_factory):
         ref = completion_logprobs(model, repeat_for_group(batch, G, model.config.image_token_id), ids, mask)
     assert out.shape == (3 * G, 1)
     assert (out - ref).abs().max() <= 1e-4
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_reused_image_features_give_the_pixel_path_s_logprobs_and_language_gradients(policy_factory, family):
+    """A frozen vision tower: the prompt's images encoded once (``encode_images``, as sampling
+    does) give the same log-probs and language-model gradients as the pixels, also after
+    ``select_rows`` picks a sub-batch (the update's micro-batches), and the vision tower is not run."""
+    from gpg_vl.models.forward import base_and_head, encode_images
+
+    model, processor, _ = policy_factory(family)
+    model.eval()
+    base_and_head(model)[0].visual.requires_grad_(False)
+    batch = encode_prompts(processor, samples())
+    encoded = encode_images(base_and_head(model)[0], batch)
+    assert "pixel_values" not in encoded and len(encoded["image_features"]) == 2  # one per image
+    ids = completions(processor, 3 * G, 5)
+    rows = torch.arange(3).repeat_interleave(G)
+    ref, ref_grads = loss_and_grads(model, grouped_completion_logprobs(model, batch, rows, ids, MASK))
+
+    calls = []
+    hook = base_and_head(model)[0].visual.register_forward_hook(lambda *_: calls.append(1))
+    out, grads = loss_and_grads(model, grouped_completion_logprobs(model, encoded, rows, ids, MASK))
+    hook.remove()
+    assert not calls  # the update does not run the vision tower again
+    assert (out - ref).abs().max() <= 1e-5
+    assert set(grads) == set(ref_grads) and not any(n.startswith("model.visual.") for n in grads)
+    for name in grads:
+        assert (grads[name] - ref_grads[name]).abs().max() <= 1e-5, name
+
+    image_token = model.config.image_token_id  # prompt 1 alone, as a micro-batch would take it
+    sub_ref = select_rows(batch, [1], image_token)
+    sub = select_rows(encoded, [1], image_token)
+    assert len(sub["image_features"]) == 1 and torch.equal(sub["image_grid_thw"], sub_ref["image_grid_thw"])
+    with torch.no_grad():
+        one = torch.tensor([0, 0])
+        torch.testing.assert_close(grouped_completion_logprobs(model, sub, one, ids[2:4], MASK[2:4]),
+                                   grouped_completion_logprobs(model, sub_ref, one, ids[2:4], MASK[2:4]))

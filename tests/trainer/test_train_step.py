@@ -158,9 +158,31 @@ def test_micro_batch_size_does_not_change_the_update(tiny_dirs, synthetic_data, 
 
 def test_freeze_vision_keeps_the_vision_tower(tiny_dirs, synthetic_data, tmp_path, scored):
     run = build_run(config(tiny_dirs, synthetic_data, tmp_path, "model.freeze_vision=true"))
+    assert run.reuse_image_features  # a frozen tower: the update reuses sampling's image features
     before = snapshot(run.policy)
     assert train_step(run)["skipped"] == 0
     after = snapshot(run.policy)
     visual = [n for n in before if n.startswith("model.visual.")]
     assert visual and all(torch.equal(before[n], after[n]) for n in visual)
     assert not torch.equal(before["lm_head.weight"], after["lm_head.weight"])
+
+
+def test_reused_image_features_leave_the_step_unchanged(tiny_dirs, synthetic_data, tmp_path, scored):
+    """Frozen vision tower (freeze_vision; LoRA without the vision tower likewise): a step that
+    reuses sampling's image features reaches the weights of one that encodes the images again.
+    Micro-batches of 1 row make the update pick images per micro-batch (select_rows)."""
+    weights, metrics = [], []
+    for reuse in (True, False):
+        run = build_run(config(tiny_dirs, synthetic_data, tmp_path, "model.freeze_vision=true",
+                               "train.micro_batch_size=1"))
+        run.reuse_image_features = reuse
+        metrics.append(train_step(run))
+        weights.append(snapshot(run.policy))
+    assert scored[0] == scored[1] and metrics[0]["skipped"] == 0
+    assert metrics[0]["loss"] == pytest.approx(metrics[1]["loss"], abs=1e-6)
+    assert metrics[0]["grad_norm"] == pytest.approx(metrics[1]["grad_norm"], rel=1e-5)
+    for name in weights[0]:
+        torch.testing.assert_close(weights[0][name], weights[1][name], atol=1e-6, rtol=0)
+    full = build_run(config(tiny_dirs, synthetic_data, tmp_path))
+    lora = build_run(config(tiny_dirs, synthetic_data, tmp_path, "model.lora.enabled=true", "model.lora.r=4"))
+    assert not full.reuse_image_features and lora.reuse_image_features  # trained tower: encode again
