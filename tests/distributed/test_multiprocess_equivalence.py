@@ -27,6 +27,7 @@ MODES = {  # mode -> (launcher arguments, config overrides)
     "torchrun_zero2": (None, []),  # torchrun + gpg-vl train --deepspeed, no accelerate launcher
     # a frozen vision tower: the update reuses sampling's image features (a list in the DDP input)
     "ddp_frozen_vision": (["--multi_gpu"], ["model.freeze_vision=true"]),
+    "zero3_frozen_vision": (ZERO3, ["model.freeze_vision=true"]),
 }
 
 
