@@ -107,4 +107,5 @@ def test_zero3_export_runs_in_vllm(two_process_run, vllm_python):
 
     out, _ = two_process_run("zero3")
     check = check_export(str(out / "final"), vllm_python)
+    print(check.report())
     assert check.ok, check.report()
