@@ -3,10 +3,11 @@
 Prompts go through the processor's chat template (or, in the raw format for base models, are the
 template itself: ``gpg_vl.prompts``) and ``qwen_vl_utils`` (which resizes each image within
 min/max pixels to multiples of 28), so what the policy sees in training is what it sees in
-evaluation and at inference; :func:`prompt_length` counts those tokens without decoding an image. ``repeat_for_group`` repeats every prompt G times: ``pixel_values``
-is flat over patches ([sum of patches over images, C*T*P*P]), so a prompt's image chunk must be
-repeated, not the tensor tiled; tiling pairs images with the wrong completions whenever a batch
-holds more than one prompt (the R1-V-derived bug named in DEVELOPERS.md).
+evaluation and at inference; :func:`prompt_length` counts those tokens without decoding an image.
+``repeat_for_group`` repeats every prompt G times: ``pixel_values`` is flat over patches ([sum
+of patches over images, C*T*P*P]), so a prompt's image chunk must be repeated, not the tensor
+tiled; tiling pairs images with the wrong completions whenever a batch holds more than one prompt
+(the R1-V-derived bug named in DEVELOPERS.md).
 """
 from __future__ import annotations
 

@@ -70,10 +70,11 @@ def probe_images(out_dir: Path, n: int) -> list[Path]:
     return paths
 
 
-def chat_prompt(processor, question: str) -> str:
-    """The user turn with one image, as the export's own chat template renders it."""
-    msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
-    return processor.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+def chat_prompt(processor, question: str, image: Path) -> str:
+    """The user turn with one image, as training renders it with the export's chat template."""
+    from gpg_vl.processing import prompt_text
+
+    return prompt_text(processor, {"problem": question, "images": [image]}, [image])[0]
 
 
 def run_vllm(vllm_python: str, probe: dict, work: Path, timeout: float) -> dict:
@@ -143,7 +144,8 @@ def check_export(export_dir: str, vllm_python: str, *, requests: int = 4, max_to
     with tempfile.TemporaryDirectory(prefix="gpg_vl_export_check_") as tmp:
         work = Path(tmp)
         images = probe_images(work, requests)
-        prompts = [chat_prompt(processor, PROBE_QUESTIONS[i % len(PROBE_QUESTIONS)]) for i in range(requests)]
+        prompts = [chat_prompt(processor, PROBE_QUESTIONS[i % len(PROBE_QUESTIONS)], image)
+                   for i, image in enumerate(images)]
         probe = {"model": str(Path(export_dir).resolve()), "max_tokens": max_tokens,
                  "requests": [{"prompt": t, "image": str(p)} for t, p in zip(prompts, images)]}
         result = run_vllm(vllm_python, probe, work, timeout)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gpg_vl.config import Config, to_dict
 from gpg_vl.trainer.checkpoint import export_policy, load_checkpoint, resolve_resume, save_checkpoint
@@ -18,6 +19,9 @@ from gpg_vl.trainer.setup import build_run
 from gpg_vl.trainer.step import train_step
 from gpg_vl.trainer.zero3 import weights_for_generation
 from gpg_vl.trainer.warmup import run_warmup
+
+if TYPE_CHECKING:
+    from gpg_vl.data.dataset import SampleSet
 
 
 class TrainingStopped(RuntimeError):
@@ -53,11 +57,10 @@ def start(run, log) -> tuple[int, dict | None]:
     return 0, before
 
 
-def data_counts(samples) -> dict:
+def data_counts(samples: SampleSet) -> dict:
     """Training rows kept and dropped at load (bad images, long prompts), for the log and summary."""
-    long_prompts = getattr(samples, "long_prompts", None)
-    return {"train_rows": len(samples), "skipped_bad_images": getattr(samples, "skipped", 0),
-            "skipped_long_prompts": long_prompts.skipped if long_prompts is not None else 0}
+    return {"train_rows": len(samples), "skipped_bad_images": samples.skipped,
+            "skipped_long_prompts": samples.long_prompts.skipped}
 
 
 def describe_steps(run) -> str:

@@ -34,11 +34,15 @@ class Run:
     encode_kwargs: dict
     policy_loss: object
     advantage_fn: object
-    total_steps: int  # cfg.train.total_steps(rows loaded): the one step count of the run
     reference: object = None  # GRPO baseline only
     reuse_image_features: bool = False  # frozen vision tower: the update reuses sampling's image features
     counters: dict = field(default_factory=lambda: {"skipped_steps": 0, "nonfinite_steps": 0,
                                                      "consecutive_nonfinite": 0})
+
+    @property
+    def total_steps(self) -> int:
+        """The run's one step count: train.steps, or resolved from train.epochs and the rows loaded."""
+        return self.cfg.train.total_steps(len(self.train_samples))
 
 
 def make_accelerator():
@@ -148,7 +152,6 @@ def build_run(cfg: Config) -> Run:
     processor = load_processor(cfg.model.path, cfg.model.min_pixels, cfg.model.max_pixels) \
         if cfg.data.max_prompt_length is not None else None
     train, test = load_data(cfg, processor)  # missing fields / images / long prompts stop here
-    total_steps = cfg.train.total_steps(len(train))
     device = str(accelerator.device)
     policy, processor, family = load_policy(
         cfg.model.path, dtype=cfg.model.dtype, device=device, attn_implementation=cfg.model.attn_implementation,
@@ -167,7 +170,7 @@ def build_run(cfg: Config) -> Run:
     vision_frozen = not any(p.requires_grad for p in vision_tower(policy).parameters())
     optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
                                   betas=tuple(cfg.train.adam_betas))
-    scheduler = make_scheduler(optimizer, cfg, total_steps)
+    scheduler = make_scheduler(optimizer, cfg, cfg.train.total_steps(len(train)))
     configure_deepspeed(accelerator, cfg)
     logprob_model, optimizer, scheduler = accelerator.prepare(LogprobModel(policy, cfg.rollout.temperature),
                                                               optimizer, scheduler)
@@ -182,4 +185,4 @@ def build_run(cfg: Config) -> Run:
                processor=processor, family=family, optimizer=optimizer, scheduler=scheduler,
                reward_model=reward_model, train_samples=train, test_samples=test, sampler=sampler,
                encode_kwargs=encode_kwargs, policy_loss=policy_loss, advantage_fn=advantage_fn,
-               total_steps=total_steps, reference=reference, reuse_image_features=vision_frozen)
+               reference=reference, reuse_image_features=vision_frozen)
