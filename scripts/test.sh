@@ -3,8 +3,16 @@
 # e.g. `bash scripts/test.sh -m "not slow"` for the fast subset.
 # It also sets up .venv-vllm (scripts/setup_vllm.sh) for the tests that load exports in vLLM;
 # GPG_VL_SKIP_VLLM=1 skips that set-up, and those tests then skip.
+#
+# `bash scripts/test.sh --latest [pytest args]`: the same suite in .venv-latest, installed from
+# pyproject.toml's ranges without the lock (the newest releases they admit), so that drift in a
+# dependency is seen here before it breaks a user; refresh the lock with scripts/lock.sh.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ "${1:-}" = "--latest" ]; then
+    shift
+    export GPG_VL_UNLOCKED=1 GPG_VL_VENV="$ROOT/.venv-latest"
+fi
 bash "$ROOT/scripts/setup.sh"
 if [ "${GPG_VL_SKIP_VLLM:-0}" != "1" ]; then
     bash "$ROOT/scripts/setup_vllm.sh"

@@ -76,7 +76,8 @@ class WorkCounter:
         ids = kwargs.get("input_ids", args[0] if args else None)
         if ids is None:
             return
-        cache = kwargs.get("past_key_values")
+        # transformers 5.2x passes the KV cache as ``cache`` (``past_key_values`` before).
+        cache = kwargs.get("cache", kwargs.get("past_key_values"))
         cached = cache is not None and cache.get_seq_length() > 0
         if cached:
             mask = kwargs.get("attention_mask")

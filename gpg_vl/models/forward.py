@@ -13,6 +13,9 @@ checkpointing, so the full [batch, length, vocab] float32 tensor is never held (
 """
 from __future__ import annotations
 
+import functools
+import inspect
+
 import torch
 from torch.utils.checkpoint import checkpoint
 
@@ -112,6 +115,23 @@ def prompt_positions(trunk, prompt: dict) -> tuple[torch.Tensor, torch.Tensor]:
     return positions, next_pos
 
 
+@functools.cache
+def _cache_keyword(trunk_class: type) -> str:
+    return "cache" if "cache" in inspect.signature(trunk_class.forward).parameters else "past_key_values"
+
+
+def cache_kwargs(trunk, cache) -> dict:
+    """The KV-cache keyword of ``trunk.forward``: ``cache`` from transformers 5.2x on, where
+    ``past_key_values`` is deprecated (removal announced for 5.40); older 5.x releases (the vLLM
+    environment's) only know ``past_key_values``."""
+    return {_cache_keyword(type(trunk)): cache}
+
+
+def output_cache(out):
+    """The KV cache a trunk forward returned (``cache``, or ``past_key_values`` before 5.2x)."""
+    return out.cache if "cache" in out else out.past_key_values
+
+
 def prefill(trunk, prompt: dict):
     """Run the prompts once: (KV cache of [B, P], last hidden state [B, H], next position [B])."""
     from transformers import DynamicCache
@@ -120,8 +140,8 @@ def prefill(trunk, prompt: dict):
     out = trunk(input_ids=prompt["input_ids"], attention_mask=prompt["attention_mask"],
                 mm_token_type_ids=prompt["mm_token_type_ids"], **vision_inputs(prompt),
                 image_grid_thw=prompt.get("image_grid_thw"), position_ids=positions,
-                past_key_values=DynamicCache(config=trunk.config), use_cache=True)
-    return out.past_key_values, out.last_hidden_state[:, -1], next_pos
+                **cache_kwargs(trunk, DynamicCache(config=trunk.config)), use_cache=True)
+    return output_cache(out), out.last_hidden_state[:, -1], next_pos
 
 
 def extend(trunk, cache, attention_mask: torch.Tensor, tokens: torch.Tensor, start_pos: torch.Tensor):
@@ -133,7 +153,7 @@ def extend(trunk, cache, attention_mask: torch.Tensor, tokens: torch.Tensor, sta
     n, t = tokens.shape
     pos = (start_pos[:, None] + torch.arange(t, device=tokens.device))[None].expand(3, n, t)  # [3, N, T]
     out = trunk(input_ids=tokens, attention_mask=attention_mask, position_ids=pos,
-                past_key_values=cache, use_cache=True)
+                **cache_kwargs(trunk, cache), use_cache=True)
     return out.last_hidden_state
 
 
