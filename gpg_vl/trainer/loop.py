@@ -15,7 +15,7 @@ from gpg_vl.config import Config, to_dict
 from gpg_vl.trainer.checkpoint import export_policy, load_checkpoint, resolve_resume, save_checkpoint
 from gpg_vl.trainer.evaluate import evaluate
 from gpg_vl.trainer.logging import MetricsLogger
-from gpg_vl.trainer.setup import build_run
+from gpg_vl.trainer.setup import build_run, frozen_reference
 from gpg_vl.trainer.step import train_step
 from gpg_vl.trainer.zero3 import weights_for_generation
 from gpg_vl.trainer.warmup import run_warmup
@@ -43,6 +43,7 @@ def start(run, log) -> tuple[int, dict | None]:
     if ckpt is None:
         refuse_to_overwrite(cfg.train.output_dir)
     if ckpt is not None:
+        run.reference = frozen_reference(run, resumed=True)  # the starting weights, before the checkpoint's
         state = load_checkpoint(run, ckpt)
         check_resumed_steps(run, state, ckpt)
         run.counters.update(state.get("counters", {}))
@@ -51,6 +52,7 @@ def start(run, log) -> tuple[int, dict | None]:
     if cfg.warmup.steps:
         run_warmup(run.policy, run.processor, run.train_samples, cfg.warmup, encode_kwargs=run.encode_kwargs,
                    box_frame=run.family.box_frame, seed=cfg.train.seed, log=log)
+    run.reference = frozen_reference(run)  # RL starts here: the KL to it is 0 at the first step
     before = run_eval(run)
     if before:
         log(f"before: {json.dumps(before['by_task'])}")

@@ -27,7 +27,7 @@ def all_done_everywhere(run):
     """Per-layer gathering: decoding continues until every rank is done (each forward is collective)."""
     if run.accelerator.num_processes == 1:
         return None
-    return lambda done: global_max(run, float(not bool(done.all()))) == 0.0
+    return lambda done: global_max(run.accelerator, float(not bool(done.all()))) == 0.0
 
 
 def _offload(engine):

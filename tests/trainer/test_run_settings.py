@@ -46,7 +46,7 @@ def test_epochs_set_the_steps_from_the_rows_loaded_and_the_schedule_follows(tiny
                            "train.epochs=1.5"))
     assert len(run.train_samples) == 5
     assert run.total_steps == math.ceil(1.5 * 5 / 2) == 4
-    lam = run.scheduler.scheduler.lr_lambdas[0]  # linear decay to 0 over the derived total
+    lam = run.scheduler.lr_lambdas[0]  # linear decay to 0 over the derived total
     assert lam(3) == pytest.approx(1 / 4) and lam(4) == 0.0
 
 

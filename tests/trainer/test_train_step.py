@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from gpg_vl.config import Config, load_config
-from gpg_vl.trainer.setup import build_run
+from gpg_vl.trainer.setup import build_run, frozen_reference
 from gpg_vl.trainer.step import collect, train_step
 from gpg_vl.verifiers import VERIFIERS
 
@@ -128,12 +128,32 @@ def test_beta_th_keeps_varying_groups_from_later_draws_first(tiny_dirs, syntheti
 
 def test_grpo_baseline_loads_a_frozen_reference_and_steps(tiny_dirs, synthetic_data, tmp_path, scored):
     run = build_run(config(tiny_dirs, synthetic_data, tmp_path, "algorithm.name=grpo"))
+    run.reference = frozen_reference(run)
     assert run.reference is not None and run.reference is not run.policy
     assert not any(p.requires_grad for p in run.reference.parameters())
     ref_before = snapshot(run.reference)
     m = train_step(run)
     assert math.isfinite(m["loss"]) and m["skipped"] == 0
+    assert m["alpha"] == 1.0  # alpha is GPG's: off for GRPO unless algorithm.use_alpha is set
     assert all(torch.equal(ref_before[n], p) for n, p in run.reference.named_parameters())
+
+
+def test_grpo_reference_is_the_policy_after_the_warm_up(tiny_dirs, synthetic_data, tmp_path, scored):
+    """GRPO's KL is to the policy RL starts from: after the warm-up, so it is 0 at the first RL
+    step (a reference loaded from model.path, before the warm-up, gave 0.23-0.68)."""
+    from safetensors.torch import load_file
+
+    from gpg_vl.trainer.loop import start
+
+    run = build_run(config(tiny_dirs, synthetic_data, tmp_path, "algorithm.name=grpo", "warmup.steps=2",
+                           "warmup.lr=1e-2", "warmup.batch_size=3", "data.test=null"))
+    start(run, log=lambda *_: None)
+    folder = load_file(str(tiny_dirs["qwen2_vl"] / "model.safetensors"))
+    policy, reference = snapshot(run.policy), snapshot(run.reference)
+    assert all(torch.equal(policy[n], reference[n]) for n in policy)
+    assert max((policy[n] - folder[n]).abs().max().item() for n in folder if n in policy) > 1e-3  # warm-up moved it
+    m = train_step(run)
+    assert m["skipped"] == 0 and m["kl"] == pytest.approx(0.0, abs=1e-7)
 
 
 def test_micro_batch_size_does_not_change_the_update(tiny_dirs, synthetic_data, tmp_path, scored):
