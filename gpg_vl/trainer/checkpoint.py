@@ -13,6 +13,8 @@ import re
 import shutil
 from pathlib import Path
 
+from gpg_vl.errors import MissingInputError
+
 STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
@@ -112,7 +114,7 @@ def resolve_resume(resume_from: str | None, output_dir: str) -> Path | None:
         return done[-1] if done else None
     path = Path(resume_from)
     if not (path / "gpg_vl_state.json").exists() or not (path / "trainer_state").is_dir():
-        raise FileNotFoundError(f"train.resume_from={resume_from}: not a complete gpg-vl checkpoint "
+        raise MissingInputError(f"train.resume_from={resume_from}: not a complete gpg-vl checkpoint "
                                 "(needs gpg_vl_state.json and trainer_state/)")
     return path
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gpg_vl.config import Config, to_dict
+from gpg_vl.errors import ConfigError
 from gpg_vl.trainer.checkpoint import export_policy, load_checkpoint, resolve_resume, save_checkpoint
 from gpg_vl.trainer.evaluate import evaluate
 from gpg_vl.trainer.logging import MetricsLogger
@@ -81,7 +82,7 @@ def check_resumed_steps(run, state: dict, ckpt: Path) -> None:
     saved = state.get("total_steps")
     if run.cfg.train.epochs is None or saved is None or saved == run.total_steps:
         return
-    raise ValueError(f"{ckpt} was saved by a run of {saved} steps ({state.get('train_rows')} training rows); "
+    raise ConfigError(f"{ckpt} was saved by a run of {saved} steps ({state.get('train_rows')} training rows); "
                      f"this run resolves train.epochs={run.cfg.train.epochs:g} to {run.total_steps} steps "
                      f"({len(run.train_samples)} rows): load the same data (data.train, data.limit, "
                      f"data.max_prompt_length) or set train.epochs=null train.steps={saved}")
@@ -93,7 +94,7 @@ def refuse_to_overwrite(output_dir: str) -> None:
 
     done = complete_checkpoints(Path(output_dir) / "checkpoints")
     if done:
-        raise FileExistsError(f"{output_dir} already holds checkpoints of an earlier run (newest: {done[-1].name}); "
+        raise ConfigError(f"train.output_dir={output_dir} already holds checkpoints of an earlier run (newest: {done[-1].name}); "
                               "set train.resume_from=auto to continue it, or choose another train.output_dir")
 
 

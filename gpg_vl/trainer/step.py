@@ -236,6 +236,7 @@ def update(run, pieces: list[Piece]) -> dict:
         stats.update(grad_norm=0.0, skipped=1)
     else:
         plan = plan_update(pieces, adv, g, cfg.train.micro_batch_size, algorithm.needs_reference, run.accelerator)
+        stats["micro_batches"] = len(plan)  # passes on this rank (the same on every rank)
         stats.update(backward(run, pieces, plan, adv, algorithm.loss_kwargs(options, cfg.rollout.max_new_tokens)))
         stats.update(optimizer_step(run, bool(stats.pop("nonfinite"))))
     with warnings.catch_warnings():  # a skipped first step advances the schedule on purpose

@@ -99,6 +99,16 @@ def test_step_where_every_group_is_degenerate_is_skipped(tiny_dirs, synthetic_da
     assert all(p.grad is None for p in run.policy.parameters())
 
 
+def test_lr_schedule_advances_on_skipped_steps(tiny_dirs, synthetic_data, tmp_path, scored):
+    """The schedule follows the training step, taken or skipped: with a linear decay over 2 steps
+    the learning rate after a skipped step 1 is half the peak (it stayed at the peak before)."""
+    run = build_run(config(tiny_dirs, synthetic_data, tmp_path, "rewards=[{name: test_const}]",
+                           "train.lr_schedule=linear"))
+    m = train_step(run)
+    assert m["skipped"] == 1 and m["lr"] == pytest.approx(0.5e-3)
+    assert run.optimizer.param_groups[0]["lr"] == pytest.approx(0.5e-3)
+
+
 def test_beta_th_draws_again_when_too_few_groups_vary(tiny_dirs, synthetic_data, tmp_path, scored):
     run = build_run(config(tiny_dirs, synthetic_data, tmp_path, "rewards=[{name: test_const}]",
                            "algorithm.beta_th=0.5", "algorithm.max_draws=3"))
