@@ -58,15 +58,22 @@ def test_several_micro_batches_per_rank_match_one_process(engine, runs, tiny_dir
     from safetensors.torch import load_file
 
     out = runs(engine)
-    steps = rows_of(out / "metrics.jsonl")
-    assert [r["step"] for r in steps] == [1, 2, 3] and all(r["skipped"] == 0 for r in steps)
-    assert all(r["micro_batches"] >= 2 for r in steps), steps  # the boundary is crossed
-    lrs = [r["lr"] for r in steps]
-    assert lrs == pytest.approx([lr for lr in (r["lr"] for r in rows_of(runs(None) / "metrics.jsonl"))])
-    one, two = final_weights(runs(None)), final_weights(out)
+    two, one = rows_of(out / "metrics.jsonl"), rows_of(runs(None) / "metrics.jsonl")
+    assert [r["step"] for r in two] == [1, 2, 3] and all(r["skipped"] == 0 for r in two)
+    assert all(r["micro_batches"] >= 2 for r in two), two  # each rank crosses the boundary
+    assert [r["lr"] for r in two] == pytest.approx([r["lr"] for r in one])  # one schedule step per step
+    # The gradient of step 1 (same weights, same batch): only the summation order differs.
+    assert two[0]["grad_norm"] == pytest.approx(one[0]["grad_norm"], rel=1e-5)
+    assert two[0]["loss"] == pytest.approx(one[0]["loss"], abs=1e-6)
+    # Later steps start from weights that differ by float rounding; Adam's first steps are about
+    # lr * sign(grad), so near-zero gradients of either sign move a few weights by up to ~1e-4
+    # (see test_micro_batch_size_does_not_change_the_update). A step applied per micro-batch
+    # moves them by several times lr = 1e-3.
+    assert [r["grad_norm"] for r in two] == pytest.approx([r["grad_norm"] for r in one], rel=1e-3)
+    final_one, final_two = final_weights(runs(None)), final_weights(out)
     init = load_file(str(tiny_dirs["qwen2_vl"] / "model.safetensors"))
-    assert max_diff(one, init) > 1e-3, "training did not move the weights: the comparison would be empty"
-    assert max_diff(one, two) < 1e-4
+    assert max_diff(final_one, init) > 1e-3, "training did not move the weights: the comparison would be empty"
+    assert max_diff(final_one, final_two) < 5e-4
 
 
 @pytest.mark.parametrize("engine", sorted(ENGINES))
@@ -75,5 +82,10 @@ def test_nonfinite_loss_on_one_rank_skips_the_step_on_every_rank(engine, runs):
     decisions = [rows_of(out / f"rank{r}.jsonl") for r in (0, 1)]
     assert decisions[0] == decisions[1], decisions  # every rank took the same decisions
     assert [(d["skipped"], d["nonfinite"]) for d in decisions[0]] == [(0, 0), (1, 1), (0, 0)]
-    # The skipped step changed nothing: the weights are those of one process that skipped it.
-    assert max_diff(final_weights(runs(None, nonfinite_ranks="0")), final_weights(out)) < 1e-4
+    # The skipped step changed nothing: the run follows one process that skipped it.
+    one = rows_of(runs(None, nonfinite_ranks="0") / "metrics.jsonl")
+    two = rows_of(out / "metrics.jsonl")
+    assert [(r["skipped"], r["lr"]) for r in two] == pytest.approx([(r["skipped"], r["lr"]) for r in one])
+    assert [r["grad_norm"] for r in two if not r["skipped"]] == \
+        pytest.approx([r["grad_norm"] for r in one if not r["skipped"]], rel=1e-3)
+    assert max_diff(final_weights(runs(None, nonfinite_ranks="0")), final_weights(out)) < 5e-4
