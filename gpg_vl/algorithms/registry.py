@@ -65,6 +65,10 @@ class DrGRPOOptions:
         _check_clip(self.clip_eps)
 
 
+AlgorithmOptions = GPGOptions | GRPOOptions | DrGRPOOptions
+"""The typed options of a registered algorithm (its record's ``options`` class)."""
+
+
 @dataclass(frozen=True)
 class Algorithm:
     """A registered algorithm: what the trainer calls and feeds, and its typed options."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -15,35 +16,60 @@ from gpg_vl.models.forward import LogprobModel, base_and_head
 from gpg_vl.trainer.rewards import RewardModel
 from gpg_vl.trainer.sampler import PromptSampler
 
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+    from transformers import PreTrainedModel, ProcessorMixin
+
+    from gpg_vl.algorithms.registry import AlgorithmOptions
+    from gpg_vl.data.dataset import SampleSet
+    from gpg_vl.families import Family
+
+
+@dataclass
+class ModelParts:
+    """The policy in the forms the phases use."""
+
+    policy: PreTrainedModel  # the unwrapped model: generation, evaluation, saving
+    logprob_model: torch.nn.Module  # the prepared (DDP / DeepSpeed) wrapper the update calls
+    processor: ProcessorMixin
+    family: Family
+    reuse_image_features: bool = False  # frozen vision tower: the update reuses sampling's image features
+    reference: PreTrainedModel | None = None  # GRPO only: set by ``frozen_reference`` when RL starts
+
+
+@dataclass
+class OptimParts:
+    optimizer: torch.optim.Optimizer  # prepared: DeepSpeed's step runs inside the last backward
+    scheduler: torch.optim.lr_scheduler.LRScheduler  # not prepared: one step per training step
+
+
+@dataclass
+class DataParts:
+    train_samples: SampleSet
+    test_samples: SampleSet | list
+    sampler: PromptSampler  # the data position (resumes with the weights)
+    encode_kwargs: dict  # how prompts are encoded (``prompt_kwargs``)
+
 
 @dataclass
 class Run:
-    """The live objects of one training run (built once by ``build_run``)."""
+    """One training run's typed parts (built once by ``build_run``); each phase takes the parts it reads."""
 
     cfg: Config
-    accelerator: object
-    policy: object  # the unwrapped model (generation, saving)
-    logprob_model: object  # the prepared (DDP / DeepSpeed) wrapper used in the update
-    processor: object
-    family: object
-    optimizer: object
-    scheduler: object
+    accelerator: Accelerator
+    model: ModelParts
+    optim: OptimParts
+    data: DataParts
     reward_model: RewardModel
-    train_samples: list
-    test_samples: list
-    sampler: PromptSampler
-    encode_kwargs: dict
     algorithm: Algorithm  # advantage function, loss, what it needs
-    options: object  # the algorithm's typed options (cfg.algorithm.options())
-    reference: object = None  # GRPO baseline only: set by ``frozen_reference`` when RL starts
-    reuse_image_features: bool = False  # frozen vision tower: the update reuses sampling's image features
+    options: AlgorithmOptions  # the algorithm's typed options (cfg.algorithm.options())
     counters: dict = field(default_factory=lambda: {"skipped_steps": 0, "nonfinite_steps": 0,
                                                      "consecutive_nonfinite": 0})
 
     @property
     def total_steps(self) -> int:
         """The run's one step count: train.steps, or resolved from train.epochs and the rows loaded."""
-        return self.cfg.train.total_steps(len(self.train_samples))
+        return self.cfg.train.total_steps(len(self.data.train_samples))
 
 
 def make_accelerator():
@@ -180,11 +206,11 @@ def build_run(cfg: Config) -> Run:
     encode_kwargs = prompt_kwargs(cfg)
     sampler = PromptSampler(len(train), cfg.train.seed, accelerator.process_index, accelerator.num_processes)
     accelerator.register_for_checkpointing(sampler)  # the data position resumes with the weights
-    return Run(cfg=cfg, accelerator=accelerator, policy=policy, logprob_model=logprob_model,
-               processor=processor, family=family, optimizer=optimizer, scheduler=scheduler,
-               reward_model=reward_model, train_samples=train, test_samples=test, sampler=sampler,
-               encode_kwargs=encode_kwargs, algorithm=algorithm, options=options,
-               reuse_image_features=vision_frozen)
+    return Run(cfg=cfg, accelerator=accelerator,
+               model=ModelParts(policy, logprob_model, processor, family, reuse_image_features=vision_frozen),
+               optim=OptimParts(optimizer, scheduler),
+               data=DataParts(train, test, sampler, encode_kwargs),
+               reward_model=reward_model, algorithm=algorithm, options=options)
 
 
 def frozen_reference(run, resumed: bool = False):
@@ -200,11 +226,11 @@ def frozen_reference(run, resumed: bool = False):
     if resumed and run.cfg.warmup.steps:
         raise ConfigError(f"algorithm.name={run.cfg.algorithm.name} with warmup.steps={run.cfg.warmup.steps} cannot "
                           "resume: its reference model (the policy after the warm-up) is not in the checkpoint")
-    if is_zero3(run):  # partitioned weights cannot be copied: load the starting weights again
+    if is_zero3(run.accelerator):  # partitioned weights cannot be copied: load the starting weights again
         if run.cfg.warmup.steps:
             raise ConfigError("algorithm.name=grpo with warmup.steps > 0 under ZeRO-3: the reference would be "
                               "the weights before the warm-up; use ZeRO-2 or DDP, or warmup.steps=0")
         reference, _, _ = load_policy(run.cfg.model.path, dtype=run.cfg.model.dtype, device=str(run.accelerator.device))
     else:
-        reference = copy.deepcopy(run.policy)
+        reference = copy.deepcopy(run.model.policy)
     return reference.eval().requires_grad_(False)

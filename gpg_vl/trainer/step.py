@@ -23,6 +23,7 @@ import torch
 from gpg_vl.algorithms import Algorithm, alpha_from_counts, degenerate_group_mask
 from gpg_vl.processing import encode_prompts, render_prompt, select_rows
 from gpg_vl.rollout import Rollout, generate
+from gpg_vl.config import Config
 from gpg_vl.trainer.collectives import global_max, global_sum
 from gpg_vl.trainer.plan import (
     MicroBatch,
@@ -32,6 +33,8 @@ from gpg_vl.trainer.plan import (
     pad_plan,
     plan_micro_batches,
 )
+from gpg_vl.trainer.rewards import RewardModel
+from gpg_vl.trainer.setup import DataParts, ModelParts, OptimParts
 from gpg_vl.trainer.zero3 import weights_for_generation
 
 
@@ -61,43 +64,44 @@ class Advantages:
 
 # --- collect -----------------------------------------------------------------------------------
 
-def draw(run, per_rank: int) -> tuple[Rollout, torch.Tensor, dict]:
+def draw(cfg: Config, accelerator, model: ModelParts, data: DataParts, reward_model: RewardModel,
+         per_rank: int) -> tuple[Rollout, torch.Tensor, dict]:
     """Sample prompts, generate G completions each, score them."""
-    cfg, g = run.cfg, run.cfg.rollout.num_generations
-    positions = run.sampler.draw_positions(per_rank * run.accelerator.num_processes)
-    samples = [run.train_samples[run.sampler.index(p)] for p in positions]
-    batch = encode_prompts(run.processor, samples, **run.encode_kwargs)
+    g, ro = cfg.rollout.num_generations, cfg.rollout
+    positions = data.sampler.draw_positions(per_rank * accelerator.num_processes)
+    samples = [data.train_samples[data.sampler.index(p)] for p in positions]
+    batch = encode_prompts(model.processor, samples, **data.encode_kwargs)
     # One generator per prompt, seeded by its stream position: the same prompt draws the same
     # samples on any rank and in any batch, so 1 and N processes follow the same trajectory.
-    device = run.accelerator.device
+    device = accelerator.device
     generators = [torch.Generator(device=device).manual_seed(cfg.train.seed * 1_000_003 + p) for p in positions]
-    with weights_for_generation(run) as all_done:
-        rollout = generate(run.policy, run.processor, batch, max_new_tokens=cfg.rollout.max_new_tokens,
-                           temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p, num_generations=g,
-                           all_done=all_done, generator=generators,
-                           encode_images_once=run.reuse_image_features)
+    with weights_for_generation(accelerator, model.logprob_model, ro.gather_zero3_for_generation) as all_done:
+        rollout = generate(model.policy, model.processor, batch, max_new_tokens=ro.max_new_tokens,
+                           temperature=ro.temperature, top_p=ro.top_p, num_generations=g, all_done=all_done,
+                           generator=generators, encode_images_once=model.reuse_image_features)
     per_row = [s for s in samples for _ in range(g)]
-    prompts = [render_prompt(s, run.encode_kwargs["prompt_template"]) for s in per_row]
-    rewards, parts = run.reward_model.score(prompts, rollout.texts, per_row)
+    prompts = [render_prompt(s, data.encode_kwargs["prompt_template"]) for s in per_row]
+    rewards, parts = reward_model.score(prompts, rollout.texts, per_row)
     return rollout, rewards, parts
 
 
-def collect(run) -> tuple[list[Piece], int]:
+def collect(cfg: Config, accelerator, model: ModelParts, data: DataParts,
+            reward_model: RewardModel) -> tuple[list[Piece], int]:
     """Draw prompts until beta_th of the batch lies in non-zero-variance groups (or max_draws).
 
     Valid groups from every draw are kept first, then degenerate ones fill the batch, so the
     batch size stays ``prompts_per_step`` (``keep_groups``). Without beta_th: a single draw.
     """
-    cfg, g = run.cfg, run.cfg.rollout.num_generations
-    per_rank = cfg.train.prompts_per_step // run.accelerator.num_processes
+    g = cfg.rollout.num_generations
+    per_rank = cfg.train.prompts_per_step // accelerator.num_processes
     beta_th = cfg.algorithm.beta_th
     draws, kept = [], []
     for n in range(1, (cfg.algorithm.max_draws if beta_th else 1) + 1):
-        draws.append(draw(run, per_rank))
+        draws.append(draw(cfg, accelerator, model, data, reward_model, per_rank))
         valid = [(~degenerate_group_mask(rewards, g)).tolist() for _, rewards, _ in draws]
         kept = keep_groups(valid, per_rank)
         n_valid = sum(valid[d][p] for d, ps in enumerate(kept) for p in ps)
-        if enough_valid(*global_sum(run.accelerator, [n_valid, sum(map(len, kept))]), beta_th):
+        if enough_valid(*global_sum(accelerator, [n_valid, sum(map(len, kept))]), beta_th):
             break
     pieces = []
     for (rollout, rewards, parts), prompts in zip(draws, kept):
@@ -135,7 +139,8 @@ def plan_update(pieces: list[Piece], adv: Advantages, g: int, size: int, keep_ze
 
 # --- backward ----------------------------------------------------------------------------------
 
-def backward(run, pieces: list[Piece], plan: list[MicroBatch], adv: Advantages, loss_kwargs: dict) -> dict:
+def backward(accelerator, model: ModelParts, algorithm: Algorithm, temperature: float, pieces: list[Piece],
+             plan: list[MicroBatch], adv: Advantages, loss_kwargs: dict) -> dict:
     """Forward and backward every micro-batch, the gradients synchronised at the last one only.
 
     The last micro-batch is the accumulation boundary (``accelerator.sync_gradients``): DDP
@@ -145,20 +150,20 @@ def backward(run, pieces: list[Piece], plan: list[MicroBatch], adv: Advantages, 
     overflow check (an all-reduced global norm) skips its step, and under DDP the all-reduced
     gradient norm is NaN on every rank (``optimizer_step`` skips it).
     """
-    acc, model, algorithm = run.accelerator, run.logprob_model, run.algorithm
+    acc = accelerator
     loss_sum, metric_sums, nonfinite = 0.0, {}, False
     for k, mb in enumerate(plan):
         last = k == len(plan) - 1
         acc.sync_gradients = last
-        sync = contextlib.nullcontext() if last or acc.num_processes == 1 else acc.no_sync(model)
+        sync = contextlib.nullcontext() if last or acc.num_processes == 1 else acc.no_sync(model.logprob_model)
         with sync:
             ro = pieces[mb.piece].rollout
             prompts, local = ro.prompt_index[mb.rows].unique(return_inverse=True)  # each prompt prefilled once
-            prompt = select_rows(ro.prompt, prompts.tolist(), run.policy.config.image_token_id)
+            prompt = select_rows(ro.prompt, prompts.tolist(), model.policy.config.image_token_id)
             width = max(int(ro.completion_mask[mb.rows].sum(1).max()), 1)  # no padding past the longest row
             ids, mask = ro.completion_ids[mb.rows, :width], ro.completion_mask[mb.rows, :width]
-            logprobs = model(prompt, local, ids, mask)  # [n, C]
-            extra = _baseline_inputs(run, prompt, local, ids, mask, logprobs)
+            logprobs = model.logprob_model(prompt, local, ids, mask)  # [n, C]
+            extra = _baseline_inputs(algorithm, model.reference, temperature, prompt, local, ids, mask, logprobs)
             loss, metrics = algorithm.loss(logprobs, mb.advantages.to(logprobs.device), mask, alpha=adv.alpha,
                                            num_tokens=adv.num_tokens, num_sequences=adv.num_rows,
                                            **extra, **loss_kwargs)
@@ -180,44 +185,45 @@ def backward(run, pieces: list[Piece], plan: list[MicroBatch], adv: Advantages, 
     return stats
 
 
-def _baseline_inputs(run, prompt, rows, ids, mask, logprobs) -> dict:
+def _baseline_inputs(algorithm: Algorithm, reference, temperature: float, prompt, rows, ids, mask,
+                     logprobs) -> dict:
     """Old-policy and reference log-probs, for the algorithms that need them (GRPO, Dr.GRPO)."""
     extra = {}
-    if run.algorithm.needs_old_logprobs:  # one update per rollout: old policy = current, detached
+    if algorithm.needs_old_logprobs:  # one update per rollout: old policy = current, detached
         extra["old_logprobs"] = logprobs.detach()
-    if run.algorithm.needs_reference:
+    if algorithm.needs_reference:
         from gpg_vl.models.forward import grouped_completion_logprobs
         with torch.no_grad():
-            extra["ref_logprobs"] = grouped_completion_logprobs(run.reference, prompt, rows, ids, mask,
-                                                                temperature=run.cfg.rollout.temperature)
+            extra["ref_logprobs"] = grouped_completion_logprobs(reference, prompt, rows, ids, mask,
+                                                                temperature=temperature)
     return extra
 
 
 # --- optimizer step ----------------------------------------------------------------------------
 
-def optimizer_step(run, nonfinite: bool) -> dict:
+def optimizer_step(accelerator, model: ModelParts, optim: OptimParts, counters: dict, max_grad_norm: float,
+                   nonfinite: bool) -> dict:
     """Clip and step, or skip a step whose loss or gradient is not finite (every rank alike: the
     loss flag is global and the gradient norm is taken after the all-reduce).
 
     Under DeepSpeed the engine has already stepped (or refused to) inside the last backward;
     ``clip_grad_norm_`` then reads its norm and ``optimizer.step`` is a no-op.
     """
-    acc, counters = run.accelerator, run.counters
-    params = [p for p in run.logprob_model.parameters() if p.requires_grad]
-    max_norm = run.cfg.train.max_grad_norm if run.cfg.train.max_grad_norm > 0 else float("inf")
-    grad_norm = acc.clip_grad_norm_(params, max_norm)
+    params = [p for p in model.logprob_model.parameters() if p.requires_grad]
+    max_norm = max_grad_norm if max_grad_norm > 0 else float("inf")
+    grad_norm = accelerator.clip_grad_norm_(params, max_norm)
     grad_norm = float("nan") if grad_norm is None else float(grad_norm)
     if nonfinite or not math.isfinite(grad_norm):
         counters["nonfinite_steps"] += 1
         counters["consecutive_nonfinite"] += 1
-        run.optimizer.zero_grad(set_to_none=True)
-        run.logprob_model.zero_grad()
+        optim.optimizer.zero_grad(set_to_none=True)
+        model.logprob_model.zero_grad()
         warnings.warn(f"non-finite loss or gradient: step skipped ({counters['consecutive_nonfinite']} in a row)",
                       RuntimeWarning, stacklevel=2)
         return {"grad_norm": grad_norm, "skipped": 1, "nonfinite": 1}
     counters["consecutive_nonfinite"] = 0
-    run.optimizer.step()
-    run.optimizer.zero_grad(set_to_none=True)
+    optim.optimizer.step()
+    optim.optimizer.zero_grad(set_to_none=True)
     return {"grad_norm": grad_norm, "skipped": 0, "nonfinite": 0}
 
 
@@ -237,11 +243,14 @@ def update(run, pieces: list[Piece]) -> dict:
     else:
         plan = plan_update(pieces, adv, g, cfg.train.micro_batch_size, algorithm.needs_reference, run.accelerator)
         stats["micro_batches"] = len(plan)  # passes on this rank (the same on every rank)
-        stats.update(backward(run, pieces, plan, adv, algorithm.loss_kwargs(options, cfg.rollout.max_new_tokens)))
-        stats.update(optimizer_step(run, bool(stats.pop("nonfinite"))))
+        loss_kwargs = algorithm.loss_kwargs(options, cfg.rollout.max_new_tokens)
+        stats.update(backward(run.accelerator, run.model, algorithm, cfg.rollout.temperature, pieces, plan, adv,
+                              loss_kwargs))
+        stats.update(optimizer_step(run.accelerator, run.model, run.optim, run.counters, cfg.train.max_grad_norm,
+                                    bool(stats.pop("nonfinite"))))
     with warnings.catch_warnings():  # a skipped first step advances the schedule on purpose
         warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
-        run.scheduler.step()
+        run.optim.scheduler.step()
     return stats
 
 
@@ -264,7 +273,7 @@ def step_metrics(run, pieces: list[Piece], draws: int, stats: dict, t_gen: float
     totals = global_sum(run.accelerator, local)
     out = {k: totals[2 * i] / totals[2 * i + 1] if totals[2 * i + 1] else float("nan")
            for i, k in enumerate(columns)}
-    out.update({"draws": draws, **stats, "lr": run.scheduler.get_last_lr()[0], "gen_seconds": t_gen,
+    out.update({"draws": draws, **stats, "lr": run.optim.scheduler.get_last_lr()[0], "gen_seconds": t_gen,
                 "step_seconds": t_all, "update_seconds": t_all - t_gen, **run.counters})
     out.update({f"verifier_warnings/{k}": v for k, v in warning_counts().items()})
     return out
@@ -273,7 +282,7 @@ def step_metrics(run, pieces: list[Piece], draws: int, stats: dict, t_gen: float
 def train_step(run) -> dict:
     """collect -> advantages -> plan -> backward -> optimizer step, timed."""
     t0 = time.perf_counter()
-    pieces, draws = collect(run)
+    pieces, draws = collect(run.cfg, run.accelerator, run.model, run.data, run.reward_model)
     t_gen = time.perf_counter() - t0
     stats = update(run, pieces)
     return step_metrics(run, pieces, draws, stats, t_gen, time.perf_counter() - t0)
