@@ -9,6 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from gpg_vl.errors import ConfigError, MissingInputError
+
 
 def cmd_build_tiny(args) -> int:
     from gpg_vl.data.synthetic import tokenizer_corpus
@@ -23,7 +25,7 @@ def cmd_make_data(args) -> int:
     from gpg_vl.data.synthetic import make_synthetic
 
     if args.kind != "synthetic":
-        raise ValueError(f"unknown data kind {args.kind!r}; available: synthetic")
+        raise ConfigError(f"unknown data kind {args.kind!r}; available: synthetic")
     paths = make_synthetic(args.out, seed=args.seed, n_train=args.train_per_task, n_test=args.test_per_task)
     print(f"synthetic data: {paths['train']} and {paths['test']}")
     return 0
@@ -59,10 +61,10 @@ def use_deepspeed_config(path: str, mixed_precision: str) -> None:
     import os
 
     if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
-        raise ValueError("--deepspeed: accelerate launch already configured DeepSpeed "
+        raise ConfigError("--deepspeed: accelerate launch already configured DeepSpeed "
                          "(--use_deepspeed); give the DeepSpeed config in one place")
     if not Path(path).is_file():
-        raise ValueError(f"--deepspeed: no such DeepSpeed config file: {path}")
+        raise MissingInputError(f"--deepspeed: no such DeepSpeed config file: {path}")
     os.environ.update({"ACCELERATE_USE_DEEPSPEED": "true",
                        "ACCELERATE_DEEPSPEED_CONFIG_FILE": str(Path(path).resolve()),
                        "ACCELERATE_MIXED_PRECISION": mixed_precision})

@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from gpg_vl.errors import ModelError
+
 # Qwen's chat special tokens, shared by both families (tokenizer_config.json of the releases).
 QWEN_SPECIAL_TOKENS = (
     "<|endoftext|>", "<|im_start|>", "<|im_end|>",
@@ -61,7 +63,7 @@ def get_family(name_or_model_type: str) -> Family:
     for fam in FAMILIES.values():
         if name_or_model_type in (fam.name, fam.model_type):
             return fam
-    raise ValueError(
+    raise ModelError(
         f"unsupported model family {name_or_model_type!r}; supported: {sorted(FAMILIES)}"
     )
 

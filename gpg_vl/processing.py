@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from gpg_vl.errors import ConfigError
 from gpg_vl.prompts import check_prompt_template, render_prompt
 
 VISION_KEYS = ("pixel_values", "image_grid_thw", "image_features")
@@ -58,7 +59,7 @@ def prompt_text(processor, sample: dict, images: list, *, prompt_template: str =
     check_prompt_template(prompt_template, prompt_format)
     if prompt_format == "raw":
         if system_prompt is not None:
-            raise ValueError("a raw prompt has no system message; put the text into the template")
+            raise ConfigError("a raw prompt has no system message; put the text into the template")
         text = render_prompt(sample, prompt_template)
         messages = [{"role": "user", "content": image_items(images, min_pixels, max_pixels)}]
     else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import string
 
+from gpg_vl.errors import ConfigError, DataError
 from gpg_vl.families import IMAGE_PLACEHOLDER
 
 PROMPT_FORMATS = ("chat", "raw")
@@ -25,19 +26,19 @@ def template_fields(template: str) -> list[str]:
     try:
         return [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
     except ValueError as exc:  # e.g. a single "{" or "}"
-        raise ValueError(f"prompt template {template!r} is not a valid format string: {exc}") from None
+        raise ConfigError(f"prompt template {template!r} is not a valid format string: {exc}") from None
 
 
 def check_prompt_template(template: str, prompt_format: str = "chat") -> None:
     """A raw template names {image} exactly once; a chat template never (its images come first)."""
     if prompt_format not in PROMPT_FORMATS:
-        raise ValueError(f"prompt format {prompt_format!r}; expected one of {PROMPT_FORMATS}")
+        raise ConfigError(f"prompt format {prompt_format!r}; expected one of {PROMPT_FORMATS}")
     uses = template_fields(template).count(IMAGE_FIELD)
     if prompt_format == "raw" and uses != 1:
-        raise ValueError(f"a raw prompt template must contain {{{IMAGE_FIELD}}} once, where the images go "
+        raise ConfigError(f"a raw prompt template must contain {{{IMAGE_FIELD}}} once, where the images go "
                          f"(found {uses}): {template!r}")
     if prompt_format == "chat" and uses:
-        raise ValueError(f"{{{IMAGE_FIELD}}} marks the images' place in a raw prompt (prompt format raw); "
+        raise ConfigError(f"{{{IMAGE_FIELD}}} marks the images' place in a raw prompt (prompt format raw); "
                          f"a chat prompt puts the images before the text: {template!r}")
 
 
@@ -48,4 +49,4 @@ def render_prompt(sample: dict, prompt_template: str = "{problem}") -> str:
     try:
         return prompt_template.format(**{**sample, IMAGE_FIELD: placeholders})
     except KeyError as exc:
-        raise KeyError(f"prompt_template needs field {exc} that sample {sample.get('id')!r} lacks") from None
+        raise DataError(f"prompt_template needs field {exc} that sample {sample.get('id')!r} lacks") from None

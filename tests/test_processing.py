@@ -6,6 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
+from gpg_vl.errors import DataError
 from gpg_vl.models import load_processor
 from gpg_vl.processing import (build_messages, encode_prompts, images_per_row, repeat_for_group,
                                select_rows)
@@ -146,7 +147,7 @@ def test_build_messages_fills_the_template_and_names_a_missing_field():
     assert msgs == [{"role": "system", "content": "S"},
                     {"role": "user", "content": [{"type": "image", "image": "IMG", "min_pixels": 10, "max_pixels": 20},
                                                  {"type": "text", "text": "2+2? (math)"}]}]
-    with pytest.raises(KeyError, match="hint"):
+    with pytest.raises(DataError, match="hint"):
         build_messages({"id": "x", "problem": "p"}, [], "{problem} {hint}")
 
 

@@ -6,46 +6,47 @@ callers pass tensors (and all-reduced counts) and get tensors or floats back.
 
 Typical step (one rank; across ranks all-reduce the counts and use ``alpha_from_counts``)::
 
-    adv = get_advantage_estimator("gpg")(rewards, group_size)          # [N]
+    algo = get_algorithm("gpg")                                          # the record
+    options = algo.resolve({"adv_scale": "std"})                         # typed options
+    adv = algo.advantages(rewards, group_size, options)                  # [N]
     alpha = gpg_alpha(rewards, group_size)                               # float
-    loss_fn = get_policy_loss("gpg")                                     # PolicyLoss
-    loss, metrics = loss_fn(logprobs, adv, mask, alpha=alpha)            # scalar, dict
+    loss, metrics = algo.loss(logprobs, adv, mask, alpha=alpha,
+                              **algo.loss_kwargs(options, max_len))      # scalar, dict
 """
 from gpg_vl.algorithms.advantages import (
-    ADVANTAGE_ESTIMATORS,
     STD_EPS,
     alpha_from_counts,
     degenerate_group_mask,
-    get_advantage_estimator,
     gpg_alpha,
     group_advantages,
-    register_advantage_estimator,
     valid_fraction,
 )
 from gpg_vl.algorithms.aggregation import AGGREGATIONS, aggregate
-from gpg_vl.algorithms.losses import (
-    POLICY_LOSSES,
-    PolicyLoss,
+from gpg_vl.algorithms.losses import PolicyLoss, gpg_loss
+from gpg_vl.algorithms.registry import (
+    ALGORITHMS,
+    Algorithm,
+    get_advantage_estimator,
+    get_algorithm,
     get_policy_loss,
-    gpg_loss,
-    register_policy_loss,
+    register_algorithm,
 )
 
 __all__ = [
-    "ADVANTAGE_ESTIMATORS",
     "AGGREGATIONS",
-    "POLICY_LOSSES",
-    "STD_EPS",
+    "ALGORITHMS",
+    "Algorithm",
     "PolicyLoss",
+    "STD_EPS",
     "aggregate",
     "alpha_from_counts",
     "degenerate_group_mask",
     "get_advantage_estimator",
+    "get_algorithm",
     "get_policy_loss",
     "gpg_alpha",
     "gpg_loss",
     "group_advantages",
-    "register_advantage_estimator",
-    "register_policy_loss",
+    "register_algorithm",
     "valid_fraction",
 ]

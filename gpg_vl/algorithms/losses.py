@@ -10,9 +10,10 @@ Arithmetic runs in float32 whatever the input dtype.
 
 Return conventions
 - ``gpg_loss(...)`` is the plain building block: it returns the scalar loss tensor.
-- Every registered loss is a ``PolicyLoss`` in ``POLICY_LOSSES`` with one call signature::
+- Every algorithm's loss is a ``PolicyLoss`` (``registry.py`` holds one record per algorithm)
+  with one call signature::
 
-      loss, metrics = get_policy_loss(name)(
+      loss, metrics = get_algorithm(name).loss(
           logprobs, advantages, mask, alpha=1.0, num_tokens=None, num_sequences=None,
           old_logprobs=None, ref_logprobs=None, **hparams)
 
@@ -141,39 +142,26 @@ class PolicyLoss:
         )
 
 
-POLICY_LOSSES: dict[str, PolicyLoss] = {}
-
-
-def register_policy_loss(
+def policy_loss(
     name: str, *, requires_old_logprobs: bool, requires_reference: bool
 ) -> Callable[[Callable], PolicyLoss]:
-    """Decorator: wrap ``fn`` in a ``PolicyLoss`` and add it to ``POLICY_LOSSES``.
+    """Decorator: wrap ``fn`` in a ``PolicyLoss`` (an algorithm record in ``registry.py`` names it).
 
     ``fn`` takes ``(logprobs, advantages, mask, *, alpha, num_tokens, num_sequences,
     old_logprobs, ref_logprobs, <hyperparameters with defaults>)`` and returns
     ``(loss, metrics)``; inputs arrive already shape-checked.
     """
 
-    def register(fn: Callable) -> PolicyLoss:
-        if name in POLICY_LOSSES:
-            raise ValueError(f"policy loss {name!r} is already registered")
-        loss = PolicyLoss(name, fn, requires_old_logprobs, requires_reference)
-        POLICY_LOSSES[name] = loss
-        return loss
+    def wrap(fn: Callable) -> PolicyLoss:
+        return PolicyLoss(name, fn, requires_old_logprobs, requires_reference)
 
-    return register
-
-
-def get_policy_loss(name: str) -> PolicyLoss:
-    """The registered loss called ``name``; ValueError listing the known names otherwise."""
-    _checks.choice(name, POLICY_LOSSES, "policy loss")
-    return POLICY_LOSSES[name]
+    return wrap
 
 
 # --- the losses -------------------------------------------------------------------------------
 
 
-@register_policy_loss("gpg", requires_old_logprobs=False, requires_reference=False)
+@policy_loss("gpg", requires_old_logprobs=False, requires_reference=False)
 def gpg_policy_loss(
     logprobs, advantages, mask, *, alpha, num_tokens, num_sequences, old_logprobs, ref_logprobs,
     aggregation: str = "token-mean",
@@ -206,7 +194,7 @@ def _clipped_surrogate(
     return torch.minimum(unclipped, clipped), clipped < unclipped  # [N, T], [N, T]
 
 
-@register_policy_loss("grpo", requires_old_logprobs=True, requires_reference=True)
+@policy_loss("grpo", requires_old_logprobs=True, requires_reference=True)
 def grpo_policy_loss(
     logprobs, advantages, mask, *, alpha, num_tokens, num_sequences, old_logprobs, ref_logprobs,
     clip_eps_low: float = 0.2, clip_eps_high: float = 0.2, kl_beta: float = 0.04,
@@ -239,7 +227,7 @@ def grpo_policy_loss(
     return loss, metrics
 
 
-@register_policy_loss("dr_grpo", requires_old_logprobs=True, requires_reference=False)
+@policy_loss("dr_grpo", requires_old_logprobs=True, requires_reference=False)
 def dr_grpo_policy_loss(
     logprobs, advantages, mask, *, alpha, num_tokens, num_sequences, old_logprobs, ref_logprobs,
     clip_eps_low: float = 0.2, clip_eps_high: float = 0.2,

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from gpg_vl.bench.workload import WORKLOADS, get_workload
+from gpg_vl.errors import ConfigError
 
 
 def add_arguments(parser) -> None:
@@ -42,7 +43,7 @@ def run(args) -> int:
         print(format_table(result))
         return 0
     if args.steps < 1 or args.warmup < 0 or args.threads < 1:
-        raise ValueError("--steps and --threads must be >= 1 and --warmup >= 0")
+        raise ConfigError("--steps and --threads must be >= 1 and --warmup >= 0")
     work = get_workload(args.workload, num_generations=args.num_generations,
                         prompts_per_step=args.prompts_per_step, max_new_tokens=args.max_new_tokens,
                         micro_batch_size=args.micro_batch_size)

@@ -39,7 +39,7 @@ def run_gpg(work: Workload, paths: dict, steps: int, out_dir: str) -> dict:
     from gpg_vl.trainer.step import collect, update
 
     run = build_run(config(work, paths, steps, out_dir))
-    counter = WorkCounter(run.policy, run.processor.tokenizer)
+    counter = WorkCounter(run.model.policy, run.model.processor.tokenizer)
     setup_rss = peak_rss_mb()
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
@@ -47,7 +47,7 @@ def run_gpg(work: Workload, paths: dict, steps: int, out_dir: str) -> dict:
     for _ in range(steps):
         t0 = time.perf_counter()
         with counter.in_phase("gen"):
-            pieces, _ = collect(run)
+            pieces, _ = collect(run.cfg, run.accelerator, run.model, run.data, run.reward_model)
         t1 = time.perf_counter()
         with counter.in_phase("update"):
             stats = update(run, pieces)

@@ -29,17 +29,17 @@ def run_side(work, paths: dict, steps: int, out_dir: str, reuse: bool) -> tuple[
     cfg = config(work, paths, steps, out_dir)
     cfg.model.freeze_vision = True
     run = build_run(cfg)
-    run.reuse_image_features = reuse
-    counter = WorkCounter(run.policy, run.processor.tokenizer)
+    run.model.reuse_image_features = reuse
+    counter = WorkCounter(run.model.policy, run.model.processor.tokenizer)
     records = []
     for _ in range(steps):
         with counter.in_phase("gen"):
-            pieces, _ = collect(run)
+            pieces, _ = collect(run.cfg, run.accelerator, run.model, run.data, run.reward_model)
         t0 = time.perf_counter()
         with counter.in_phase("update"):
             update(run, pieces)
         records.append({"update_seconds": time.perf_counter() - t0, **counter.take()})
-    return records, {n: p.detach().clone() for n, p in run.policy.named_parameters()}
+    return records, {n: p.detach().clone() for n, p in run.model.policy.named_parameters()}
 
 
 def main(argv=None) -> int:

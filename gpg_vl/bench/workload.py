@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from gpg_vl.data.synthetic import ANSWER_INSTRUCTION, DRAW, PROBLEMS, TASKS, tokenizer_corpus
+from gpg_vl.errors import ConfigError
 
 REWARD_SPEC = "gpg_vl.bench.workload:distinct_char_reward"  # a TRL-signature reward both sides call
 
@@ -63,7 +64,7 @@ WORKLOADS = {
 def get_workload(name: str, **overrides) -> Workload:
     """A named workload with some fields replaced (``num_generations=16``...)."""
     if name not in WORKLOADS:
-        raise ValueError(f"unknown workload {name!r}; available: {', '.join(WORKLOADS)}")
+        raise ConfigError(f"unknown workload {name!r}; available: {', '.join(WORKLOADS)}")
     return replace(WORKLOADS[name], **{k: v for k, v in overrides.items() if v is not None})
 
 

@@ -15,9 +15,7 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A config file or override that cannot be turned into the typed config."""
+from gpg_vl.errors import ConfigError  # re-exported: gpg_vl.config.ConfigError
 
 
 def opt(default: Any = dataclasses.MISSING, help: str = "", **kw) -> Any:  # noqa: A002

@@ -87,16 +87,36 @@ class RewardSpec:
     options: dict = opt({}, "keyword options bound to the verifier (e.g. mode, frame)")
 
 
+ALGORITHM_OPTIONS = ("adv_scale", "use_alpha", "aggregation", "clip_eps", "kl_beta")
+"""AlgorithmConfig fields that are an algorithm's own options (null: the algorithm's default)."""
+
+
 @dataclass
 class AlgorithmConfig:
-    name: Literal["gpg", "grpo", "dr_grpo"] = opt("gpg", "policy-gradient rule; grpo / dr_grpo are baselines")
-    adv_scale: Literal["none", "std"] = opt("none", "GPG F_norm: 1 (none) or the group's std")
-    use_alpha: bool = opt(True, "GPG: rescale by alpha = B / (B - M) for degenerate groups")
+    name: str = opt("gpg", "policy-gradient rule, a registered algorithm: gpg; grpo / dr_grpo are baselines")
+    adv_scale: Literal["none", "std"] | None = opt(None, "gpg: F_norm, 1 (none, the default) or the group's std")
+    use_alpha: bool | None = opt(None, "rescale by alpha = B / (B - M) for degenerate groups; null: on for gpg, "
+                                       "off for grpo / dr_grpo (the paper's code applies it only with --adjust_gd)")
     beta_th: float | None = opt(None, "GPG: draw prompts until this fraction of samples is in valid groups")
     max_draws: int = opt(4, "most prompt draws per step when beta_th is set")
-    aggregation: Literal["token-mean", "seq-mean"] = opt("token-mean", "loss aggregation over tokens")
-    clip_eps: float = opt(0.2, "GRPO / Dr.GRPO ratio clip (baselines only)")
-    kl_beta: float = opt(0.04, "GRPO KL weight to the reference model (baseline only)")
+    aggregation: Literal["token-mean", "seq-mean"] | None = opt(
+        None, "gpg: loss aggregation over tokens (null: token-mean); grpo averages per sequence, dr_grpo "
+              "divides by the generation cap")
+    clip_eps: float | None = opt(None, "grpo / dr_grpo: ratio clip (null: 0.2)")
+    kl_beta: float | None = opt(None, "grpo: KL weight to the reference model (null: 0.04)")
+
+    def __post_init__(self):
+        self.options()  # an unknown name or an option the algorithm does not take stops here
+
+    def options(self):
+        """The algorithm's typed options: the ones set here, the record's defaults for the rest."""
+        from gpg_vl.algorithms import ALGORITHMS
+
+        given = {k: getattr(self, k) for k in ALGORITHM_OPTIONS if getattr(self, k) is not None}
+        if self.name not in ALGORITHMS:
+            raise ValueError(f"'algorithm.name' must be one of {sorted(ALGORITHMS)} (the registered algorithms), "
+                             f"got {self.name!r}")
+        return ALGORITHMS[self.name].resolve(given)
 
 
 @dataclass

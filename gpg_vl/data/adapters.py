@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from gpg_vl.data.images import DEFAULT_MAX_PIXELS, probe_image, resolve_ref
 from gpg_vl.data.schema import SchemaError, column
+from gpg_vl.errors import ConfigError
 from gpg_vl.families import BOX_FRAMES, box_to_pixels
 from gpg_vl.verifiers.parsing import extract_answer_block, parse_boxes
 
@@ -69,14 +70,14 @@ def register_adapter(name: str):
 
 
 def get_adapter(name: str, **options) -> Callable[[dict, AdapterContext], dict | list[dict]]:
-    """The adapter ``name`` with ``options`` bound; unknown names and options raise ValueError."""
+    """The adapter ``name`` with ``options`` bound; unknown names and options raise ConfigError."""
     if name not in ADAPTERS:
-        raise ValueError(f"unknown adapter {name!r}; registered: {sorted(ADAPTERS)}")
+        raise ConfigError(f"unknown adapter {name!r}; registered: {sorted(ADAPTERS)}")
     fn = ADAPTERS[name]
     allowed = [p.name for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY]
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise ValueError(f"adapter {name!r} has no option(s) {unknown}; its options are {allowed}")
+        raise ConfigError(f"adapter {name!r} has no option(s) {unknown}; its options are {allowed}")
     return functools.partial(fn, **options) if options else fn
 
 
@@ -251,7 +252,7 @@ def sat(row: dict, ctx: AdapterContext, *, shuffle_choices: bool = True, max_ima
     ``max_images``: keep only the first N images of a row (VisualThinker's grpo.py opens
     ``images[0]`` only, two-image questions included); None keeps all."""
     if max_images is not None and max_images < 1:
-        raise ValueError(f"sat adapter: max_images={max_images}; expected None or >= 1")
+        raise ConfigError(f"sat adapter: max_images={max_images}; expected None or >= 1")
     if "messages" in row:
         return _sat_messages(row, max_images)
     images = column(row, "image_bytes")

@@ -26,6 +26,7 @@ from gpg_vl.data.images import (DEFAULT_MAX_PIXELS, BadImageCounter, ImageLoadEr
 from gpg_vl.data.long_prompts import LongPromptCounter, PromptLength
 from gpg_vl.data.schema import (FIELDS, OPTIONAL_FIELDS, MissingColumnError, SchemaError, column,
                                 format_row, validate_sample)
+from gpg_vl.errors import ConfigError, DataError, MissingInputError
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +49,9 @@ def _load_table(name: str, split: str, data_files, cache_dir):
     if path.is_file():
         builder = FILE_BUILDERS.get(path.suffix.lower())
         if builder is None:
-            raise ValueError(f"{name}: unsupported file type {path.suffix!r}; expected {sorted(FILE_BUILDERS)}")
+            raise DataError(f"{name}: unsupported file type {path.suffix!r}; expected {sorted(FILE_BUILDERS)}")
         if data_files is not None:
-            raise ValueError(f"{name}: data_files only applies to a folder or hub id, not a single file")
+            raise DataError(f"{name}: data_files only applies to a folder or hub id, not a single file")
         ds = datasets.load_dataset(builder, data_files={split: str(path)}, split=split, cache_dir=cache_dir)
         return ds, name, path.name, str(path.parent)
     if path.is_dir():
@@ -58,13 +59,13 @@ def _load_table(name: str, split: str, data_files, cache_dir):
             ds = datasets.load_from_disk(str(path))  # save_to_disk output (Visual-RFT ships these)
             if isinstance(ds, datasets.DatasetDict):
                 if split not in ds:
-                    raise ValueError(f"{name}: no split {split!r}; splits: {sorted(ds)}")
+                    raise DataError(f"{name}: no split {split!r}; splits: {sorted(ds)}")
                 ds = ds[split]
         else:
             ds = datasets.load_dataset(str(path), data_files=data_files, split=split, cache_dir=cache_dir)
         return ds, name, path.name, str(path)
     if _looks_local(name):
-        raise FileNotFoundError(f"data file or folder not found: {name}")
+        raise MissingInputError(f"data file or folder not found: {name}")
     ds = datasets.load_dataset(name, data_files=data_files, split=split, cache_dir=cache_dir)
     return ds, name, name, None
 
@@ -82,7 +83,7 @@ def _check_column_map(column_map: dict) -> None:
     known = set(FIELDS) | set(OPTIONAL_FIELDS) | {"image"}
     unknown = sorted(set(column_map) - known)
     if unknown:
-        raise ValueError(f"column_map has unknown schema field(s) {unknown}; fields: {sorted(known)}")
+        raise ConfigError(f"data.column_map has unknown schema field(s) {unknown}; fields: {sorted(known)}")
 
 
 def _as_answer(value: Any) -> Any:
@@ -278,7 +279,7 @@ def _resolve_adapter(adapter, adapter_options: dict | None, name: str) -> tuple[
             logger.info("%s: using adapter %r (known source)", name, adapter)
     if adapter is None:
         if adapter_options:
-            raise ValueError("adapter_options given without an adapter")
+            raise ConfigError("data.adapter_options given without an adapter")
         return None, "the project schema"
     if callable(adapter):
         return adapter, f"adapter {getattr(adapter, '__name__', adapter)!r}"

@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
+from gpg_vl.errors import DataError
+
 logger = logging.getLogger(__name__)
 
 # Pillow's own decompression-bomb warning threshold (~ 9.5k x 9.5k): larger than any photo a
@@ -42,7 +44,7 @@ _SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
 _EXIF_ORIENTATION_TAG = 0x0112
 
 
-class ImageLoadError(Exception):
+class ImageLoadError(DataError):
     """An image that could not be opened, with where it came from."""
 
     def __init__(self, image: str, reason: str, *, source: str | None = None, row: int | None = None):

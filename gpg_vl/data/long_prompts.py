@@ -13,13 +13,15 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
+from gpg_vl.errors import DataError
+
 logger = logging.getLogger(__name__)
 
 LONG_PROMPT_POLICIES = ("skip", "error")
 PromptLength = Callable[[dict, list], int]  # (sample, its images' (W, H)) -> prompt tokens
 
 
-class PromptTooLongError(ValueError):
+class PromptTooLongError(DataError):
     """A prompt over the limit, with where it came from."""
 
 

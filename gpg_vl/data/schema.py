@@ -28,6 +28,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from gpg_vl.errors import DataError
+
 FIELDS = ("id", "images", "problem", "answer", "task")
 OPTIONAL_FIELDS = ("bbox", "image_size", "choices", "labels", "aliases", "resized_size")
 BASE_REQUIRED = ("id", "images", "problem", "task")
@@ -44,7 +46,7 @@ BOX_TOLERANCE = 1.0  # pixels a box may stick out of the image (rounding in the 
 ROW_REPR_LIMIT = 600  # characters of a row shown in an error
 
 
-class SchemaError(ValueError):
+class SchemaError(DataError):
     """A row that does not fit the schema; the message names the data, the row and the field."""
 
 

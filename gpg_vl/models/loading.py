@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gpg_vl.errors import ModelError
 from gpg_vl.families import Family, get_family
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(ModelError):
     """A model path that cannot give a policy + processor, named in the message."""
 
 

@@ -13,12 +13,14 @@ import re
 import shutil
 from pathlib import Path
 
+from gpg_vl.errors import MissingInputError
+
 STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
 def policy_state_dict(run) -> dict | None:
     """The policy's full state dict (gathered across ZeRO-3 shards); collective on all ranks."""
-    state = run.accelerator.get_state_dict(run.logprob_model)
+    state = run.accelerator.get_state_dict(run.model.logprob_model)
     if state is None:
         return None
     return {k[len("policy."):] if k.startswith("policy.") else k: v for k, v in state.items()}
@@ -26,25 +28,25 @@ def policy_state_dict(run) -> dict | None:
 
 def export_policy(run, out_dir: Path, merge_lora: bool = False) -> None:
     """Write the policy + processor in Hugging Face format into ``out_dir`` (main rank writes)."""
-    lora = hasattr(run.policy, "get_base_model")
+    lora = hasattr(run.model.policy, "get_base_model")
     state = None if lora else policy_state_dict(run)
     if not run.accelerator.is_main_process:
         return
     out_dir.mkdir(parents=True, exist_ok=True)
-    model = run.policy
+    model = run.model.policy
     if lora and merge_lora:
         model = model.merge_and_unload()  # final export: LoRA folded into the weights
-        run.policy = model
+        run.model.policy = model
     elif lora:
         model.save_pretrained(out_dir)  # a LoRA checkpoint: the adapters (small)
-        run.processor.save_pretrained(out_dir)
+        run.model.processor.save_pretrained(out_dir)
         return
     drop_prefix_changes(model)
     if state is not None:
         model.save_pretrained(out_dir, state_dict=state, safe_serialization=True)
     else:
         model.save_pretrained(out_dir, safe_serialization=True)
-    run.processor.save_pretrained(out_dir)
+    run.model.processor.save_pretrained(out_dir)
 
 
 def drop_prefix_changes(model) -> None:
@@ -112,7 +114,7 @@ def resolve_resume(resume_from: str | None, output_dir: str) -> Path | None:
         return done[-1] if done else None
     path = Path(resume_from)
     if not (path / "gpg_vl_state.json").exists() or not (path / "trainer_state").is_dir():
-        raise FileNotFoundError(f"train.resume_from={resume_from}: not a complete gpg-vl checkpoint "
+        raise MissingInputError(f"train.resume_from={resume_from}: not a complete gpg-vl checkpoint "
                                 "(needs gpg_vl_state.json and trainer_state/)")
     return path
 

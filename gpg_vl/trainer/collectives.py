@@ -4,18 +4,18 @@ from __future__ import annotations
 import torch
 
 
-def global_sum(run, values: list[float]) -> list[float]:
+def global_sum(accelerator, values: list[float]) -> list[float]:
     """Element-wise sum over ranks (identity on one process)."""
-    t = torch.tensor(values, dtype=torch.float64, device=run.accelerator.device)
-    return run.accelerator.reduce(t, reduction="sum").tolist() if run.accelerator.num_processes > 1 else values
+    t = torch.tensor(values, dtype=torch.float64, device=accelerator.device)
+    return accelerator.reduce(t, reduction="sum").tolist() if accelerator.num_processes > 1 else values
 
 
-def global_max(run, value: float) -> float:
+def global_max(accelerator, value: float) -> float:
     """Maximum over ranks (identity on one process)."""
-    if run.accelerator.num_processes == 1:
+    if accelerator.num_processes == 1:
         return value
     import torch.distributed as dist
 
-    t = torch.tensor([value], dtype=torch.float64, device=run.accelerator.device)
+    t = torch.tensor([value], dtype=torch.float64, device=accelerator.device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return t.item()

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gpg_vl.config import Config, to_dict
+from gpg_vl.errors import ConfigError
 from gpg_vl.trainer.checkpoint import export_policy, load_checkpoint, resolve_resume, save_checkpoint
 from gpg_vl.trainer.evaluate import evaluate
 from gpg_vl.trainer.logging import MetricsLogger
-from gpg_vl.trainer.setup import build_run
+from gpg_vl.trainer.setup import build_run, frozen_reference
 from gpg_vl.trainer.step import train_step
 from gpg_vl.trainer.zero3 import weights_for_generation
 from gpg_vl.trainer.warmup import run_warmup
@@ -29,11 +30,12 @@ class TrainingStopped(RuntimeError):
 
 
 def run_eval(run) -> dict | None:
-    if not run.test_samples:
+    if not run.data.test_samples:
         return None
-    with weights_for_generation(run):
-        return evaluate(run.policy, run.processor, run.test_samples, run.reward_model,
-                        encode_kwargs=run.encode_kwargs, max_new_tokens=run.cfg.rollout.max_new_tokens)
+    gather = run.cfg.rollout.gather_zero3_for_generation
+    with weights_for_generation(run.accelerator, run.model.logprob_model, gather):
+        return evaluate(run.model.policy, run.model.processor, run.data.test_samples, run.reward_model,
+                        encode_kwargs=run.data.encode_kwargs, max_new_tokens=run.cfg.rollout.max_new_tokens)
 
 
 def start(run, log) -> tuple[int, dict | None]:
@@ -43,14 +45,16 @@ def start(run, log) -> tuple[int, dict | None]:
     if ckpt is None:
         refuse_to_overwrite(cfg.train.output_dir)
     if ckpt is not None:
+        run.model.reference = frozen_reference(run, resumed=True)  # the starting weights, before the checkpoint's
         state = load_checkpoint(run, ckpt)
         check_resumed_steps(run, state, ckpt)
         run.counters.update(state.get("counters", {}))
         log(f"resumed from {ckpt} at step {state['step']}")
         return state["step"], state.get("before")
     if cfg.warmup.steps:
-        run_warmup(run.policy, run.processor, run.train_samples, cfg.warmup, encode_kwargs=run.encode_kwargs,
-                   box_frame=run.family.box_frame, seed=cfg.train.seed, log=log)
+        run_warmup(run.model.policy, run.model.processor, run.data.train_samples, cfg.warmup, encode_kwargs=run.data.encode_kwargs,
+                   box_frame=run.model.family.box_frame, seed=cfg.train.seed, log=log)
+    run.model.reference = frozen_reference(run)  # RL starts here: the KL to it is 0 at the first step
     before = run_eval(run)
     if before:
         log(f"before: {json.dumps(before['by_task'])}")
@@ -68,7 +72,7 @@ def describe_steps(run) -> str:
     t = run.cfg.train
     if t.epochs is None:
         return f"{run.total_steps} steps (train.steps)"
-    return (f"{run.total_steps} steps = ceil({t.epochs:g} epochs x {len(run.train_samples)} rows / "
+    return (f"{run.total_steps} steps = ceil({t.epochs:g} epochs x {len(run.data.train_samples)} rows / "
             f"{t.prompts_per_step} prompts per step)")
 
 
@@ -79,9 +83,9 @@ def check_resumed_steps(run, state: dict, ckpt: Path) -> None:
     saved = state.get("total_steps")
     if run.cfg.train.epochs is None or saved is None or saved == run.total_steps:
         return
-    raise ValueError(f"{ckpt} was saved by a run of {saved} steps ({state.get('train_rows')} training rows); "
+    raise ConfigError(f"{ckpt} was saved by a run of {saved} steps ({state.get('train_rows')} training rows); "
                      f"this run resolves train.epochs={run.cfg.train.epochs:g} to {run.total_steps} steps "
-                     f"({len(run.train_samples)} rows): load the same data (data.train, data.limit, "
+                     f"({len(run.data.train_samples)} rows): load the same data (data.train, data.limit, "
                      f"data.max_prompt_length) or set train.epochs=null train.steps={saved}")
 
 
@@ -91,7 +95,7 @@ def refuse_to_overwrite(output_dir: str) -> None:
 
     done = complete_checkpoints(Path(output_dir) / "checkpoints")
     if done:
-        raise FileExistsError(f"{output_dir} already holds checkpoints of an earlier run (newest: {done[-1].name}); "
+        raise ConfigError(f"train.output_dir={output_dir} already holds checkpoints of an earlier run (newest: {done[-1].name}); "
                               "set train.resume_from=auto to continue it, or choose another train.output_dir")
 
 
@@ -114,9 +118,9 @@ def train(cfg: Config, log=print) -> dict:
     if main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
-    data = data_counts(run.train_samples)
-    say(f"policy {cfg.model.path} ({run.family.name}), {len(run.train_samples)} train / "
-        f"{len(run.test_samples)} test rows ({data['skipped_bad_images']} skipped for bad images, "
+    data = data_counts(run.data.train_samples)
+    say(f"policy {cfg.model.path} ({run.model.family.name}), {len(run.data.train_samples)} train / "
+        f"{len(run.data.test_samples)} test rows ({data['skipped_bad_images']} skipped for bad images, "
         f"{data['skipped_long_prompts']} for long prompts), algorithm {cfg.algorithm.name}, "
         f"{run.accelerator.distributed_type.value} x {run.accelerator.num_processes} on {run.accelerator.device}; "
         f"{describe_steps(run)}")
@@ -125,7 +129,7 @@ def train(cfg: Config, log=print) -> dict:
     logger = MetricsLogger(out, total, enabled=main, tensorboard=cfg.train.tensorboard,
                            every=cfg.train.log_every, append=first > 0)
     history, evals = [], []
-    saved = {"total_steps": total, "train_rows": len(run.train_samples)}
+    saved = {"total_steps": total, "train_rows": len(run.data.train_samples)}
     try:
         for step in range(first + 1, total + 1):
             metrics = train_step(run)

@@ -12,6 +12,7 @@ import math
 import torch
 
 from gpg_vl.config import RewardSpec
+from gpg_vl.errors import ConfigError
 
 NON_COLUMNS = ("images",)
 
@@ -23,7 +24,7 @@ class RewardModel:
         from gpg_vl.verifiers import get_verifier
 
         if not specs:
-            raise ValueError("config has no rewards: list at least one verifier under `rewards:`")
+            raise ConfigError("config has no rewards: list at least one verifier under `rewards:`")
         self.specs = specs
         self.box_frame = box_frame
         self.fns = [get_verifier(s.name, **s.options) for s in specs]

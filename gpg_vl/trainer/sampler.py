@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import torch
 
+from gpg_vl.errors import DataError
+
 
 class PromptSampler:
     """Global position ``p`` of the stream maps to a dataset index via per-epoch permutations.
@@ -14,7 +16,7 @@ class PromptSampler:
 
     def __init__(self, num_rows: int, seed: int, rank: int = 0, world_size: int = 1):
         if num_rows < 1:
-            raise ValueError("the training set is empty")
+            raise DataError("the training set is empty (no rows loaded)")
         self.n, self.seed, self.rank, self.world = num_rows, seed, rank, world_size
         self.position = 0
         self._epoch, self._perm = -1, None

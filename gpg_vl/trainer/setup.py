@@ -4,45 +4,72 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
-from gpg_vl.algorithms import get_advantage_estimator, get_policy_loss
+from gpg_vl.algorithms import Algorithm, get_algorithm
 from gpg_vl.config import Config
+from gpg_vl.errors import ConfigError
 from gpg_vl.models import load_policy, load_processor
 from gpg_vl.models.forward import LogprobModel, base_and_head
 from gpg_vl.trainer.rewards import RewardModel
 from gpg_vl.trainer.sampler import PromptSampler
 
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+    from transformers import PreTrainedModel, ProcessorMixin
+
+    from gpg_vl.algorithms.registry import AlgorithmOptions
+    from gpg_vl.data.dataset import SampleSet
+    from gpg_vl.families import Family
+
+
+@dataclass
+class ModelParts:
+    """The policy in the forms the phases use."""
+
+    policy: PreTrainedModel  # the unwrapped model: generation, evaluation, saving
+    logprob_model: torch.nn.Module  # the prepared (DDP / DeepSpeed) wrapper the update calls
+    processor: ProcessorMixin
+    family: Family
+    reuse_image_features: bool = False  # frozen vision tower: the update reuses sampling's image features
+    reference: PreTrainedModel | None = None  # GRPO only: set by ``frozen_reference`` when RL starts
+
+
+@dataclass
+class OptimParts:
+    optimizer: torch.optim.Optimizer  # prepared: DeepSpeed's step runs inside the last backward
+    scheduler: torch.optim.lr_scheduler.LRScheduler  # not prepared: one step per training step
+
+
+@dataclass
+class DataParts:
+    train_samples: SampleSet
+    test_samples: SampleSet | list
+    sampler: PromptSampler  # the data position (resumes with the weights)
+    encode_kwargs: dict  # how prompts are encoded (``prompt_kwargs``)
+
 
 @dataclass
 class Run:
-    """The live objects of one training run (built once by ``build_run``)."""
+    """One training run's typed parts (built once by ``build_run``); each phase takes the parts it reads."""
 
     cfg: Config
-    accelerator: object
-    policy: object  # the unwrapped model (generation, saving)
-    logprob_model: object  # the prepared (DDP / DeepSpeed) wrapper used in the update
-    processor: object
-    family: object
-    optimizer: object
-    scheduler: object
+    accelerator: Accelerator
+    model: ModelParts
+    optim: OptimParts
+    data: DataParts
     reward_model: RewardModel
-    train_samples: list
-    test_samples: list
-    sampler: PromptSampler
-    encode_kwargs: dict
-    policy_loss: object
-    advantage_fn: object
-    reference: object = None  # GRPO baseline only
-    reuse_image_features: bool = False  # frozen vision tower: the update reuses sampling's image features
+    algorithm: Algorithm  # advantage function, loss, what it needs
+    options: AlgorithmOptions  # the algorithm's typed options (cfg.algorithm.options())
     counters: dict = field(default_factory=lambda: {"skipped_steps": 0, "nonfinite_steps": 0,
                                                      "consecutive_nonfinite": 0})
 
     @property
     def total_steps(self) -> int:
         """The run's one step count: train.steps, or resolved from train.epochs and the rows loaded."""
-        return self.cfg.train.total_steps(len(self.train_samples))
+        return self.cfg.train.total_steps(len(self.data.train_samples))
 
 
 def make_accelerator():
@@ -146,8 +173,7 @@ def build_run(cfg: Config) -> Run:
     accelerator = make_accelerator()
     set_seed(cfg.train.seed)
     random.seed(cfg.train.seed)
-    policy_loss = get_policy_loss(cfg.algorithm.name)  # fails fast on a bad name
-    advantage_fn = get_advantage_estimator(cfg.algorithm.name)
+    algorithm, options = get_algorithm(cfg.algorithm.name), cfg.algorithm.options()
     # The prompt-length check needs the processor (cheap); the weights load after the data is checked.
     processor = load_processor(cfg.model.path, cfg.model.min_pixels, cfg.model.max_pixels) \
         if cfg.data.max_prompt_length is not None else None
@@ -172,17 +198,39 @@ def build_run(cfg: Config) -> Run:
                                   betas=tuple(cfg.train.adam_betas))
     scheduler = make_scheduler(optimizer, cfg, cfg.train.total_steps(len(train)))
     configure_deepspeed(accelerator, cfg)
-    logprob_model, optimizer, scheduler = accelerator.prepare(LogprobModel(policy, cfg.rollout.temperature),
-                                                              optimizer, scheduler)
-    reference = None
-    if policy_loss.requires_reference:  # GRPO baseline: a frozen copy; GPG never loads one
-        reference, _, _ = load_policy(cfg.model.path, dtype=cfg.model.dtype, device=device)
-        reference.eval().requires_grad_(False)
+    # The schedule stays the trainer's, outside prepare: it advances once per training step, taken
+    # or skipped, on every engine (a prepared one steps once per process under DDP, and inside
+    # DeepSpeed's step only when that step is applied).
+    logprob_model, optimizer = accelerator.prepare(LogprobModel(policy, cfg.rollout.temperature), optimizer)
+    accelerator.register_for_checkpointing(scheduler)
     encode_kwargs = prompt_kwargs(cfg)
     sampler = PromptSampler(len(train), cfg.train.seed, accelerator.process_index, accelerator.num_processes)
     accelerator.register_for_checkpointing(sampler)  # the data position resumes with the weights
-    return Run(cfg=cfg, accelerator=accelerator, policy=policy, logprob_model=logprob_model,
-               processor=processor, family=family, optimizer=optimizer, scheduler=scheduler,
-               reward_model=reward_model, train_samples=train, test_samples=test, sampler=sampler,
-               encode_kwargs=encode_kwargs, policy_loss=policy_loss, advantage_fn=advantage_fn,
-               reference=reference, reuse_image_features=vision_frozen)
+    return Run(cfg=cfg, accelerator=accelerator,
+               model=ModelParts(policy, logprob_model, processor, family, reuse_image_features=vision_frozen),
+               optim=OptimParts(optimizer, scheduler),
+               data=DataParts(train, test, sampler, encode_kwargs),
+               reward_model=reward_model, algorithm=algorithm, options=options)
+
+
+def frozen_reference(run, resumed: bool = False):
+    """The reference model of an algorithm with a KL term (GRPO): a frozen copy of the policy
+    that RL starts from, so the KL at the first RL step is 0. Call it after the warm-up (a
+    resumed run: before its checkpoint loads, and only if it had no warm-up). None for GPG."""
+    import copy
+
+    from gpg_vl.trainer.zero3 import is_zero3
+
+    if not run.algorithm.needs_reference:
+        return None
+    if resumed and run.cfg.warmup.steps:
+        raise ConfigError(f"algorithm.name={run.cfg.algorithm.name} with warmup.steps={run.cfg.warmup.steps} cannot "
+                          "resume: its reference model (the policy after the warm-up) is not in the checkpoint")
+    if is_zero3(run.accelerator):  # partitioned weights cannot be copied: load the starting weights again
+        if run.cfg.warmup.steps:
+            raise ConfigError("algorithm.name=grpo with warmup.steps > 0 under ZeRO-3: the reference would be "
+                              "the weights before the warm-up; use ZeRO-2 or DDP, or warmup.steps=0")
+        reference, _, _ = load_policy(run.cfg.model.path, dtype=run.cfg.model.dtype, device=str(run.accelerator.device))
+    else:
+        reference = copy.deepcopy(run.model.policy)
+    return reference.eval().requires_grad_(False)

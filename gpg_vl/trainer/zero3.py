@@ -18,16 +18,16 @@ from contextlib import contextmanager
 from gpg_vl.trainer.collectives import global_max
 
 
-def is_zero3(run) -> bool:
-    plugin = getattr(run.accelerator.state, "deepspeed_plugin", None)
+def is_zero3(accelerator) -> bool:
+    plugin = getattr(accelerator.state, "deepspeed_plugin", None)
     return plugin is not None and plugin.zero_stage == 3
 
 
-def all_done_everywhere(run):
+def all_done_everywhere(accelerator):
     """Per-layer gathering: decoding continues until every rank is done (each forward is collective)."""
-    if run.accelerator.num_processes == 1:
+    if accelerator.num_processes == 1:
         return None
-    return lambda done: global_max(run, float(not bool(done.all()))) == 0.0
+    return lambda done: global_max(accelerator, float(not bool(done.all()))) == 0.0
 
 
 def _offload(engine):
@@ -55,17 +55,19 @@ def _add_hooks(offload) -> None:
 
 
 @contextmanager
-def weights_for_generation(run):
-    """Context for a rollout or an evaluation; yields the ``all_done`` rule for ``generate``."""
-    if not is_zero3(run):
+def weights_for_generation(accelerator, engine, gather: bool):
+    """Context for a rollout or an evaluation; yields the ``all_done`` rule for ``generate``.
+
+    ``engine``: the prepared model; ``gather``: rollout.gather_zero3_for_generation.
+    """
+    if not is_zero3(accelerator):
         yield None
         return
-    if not run.cfg.rollout.gather_zero3_for_generation:
-        yield all_done_everywhere(run)
+    if not gather:
+        yield all_done_everywhere(accelerator)
         return
     import deepspeed
 
-    engine = run.logprob_model
     with deepspeed.zero.GatheredParameters(list(engine.module.parameters())):  # read-only gather
         offload = _offload(engine)
         _remove_hooks(offload)

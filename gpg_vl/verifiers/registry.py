@@ -22,6 +22,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
+from gpg_vl.errors import ConfigError
 from gpg_vl.verifiers.parsing import completion_text
 from gpg_vl.verifiers.timeouts import VerifierTimeout, call_with_limit
 
@@ -94,14 +95,14 @@ class ItemVerifier:
         """A copy with ``options`` bound; an unknown name or a bad value raises ValueError."""
         for key, value in options.items():
             if key not in self.defaults:
-                raise ValueError(f"verifier {self.name!r} has no option {key!r}; "
+                raise ConfigError(f"verifier {self.name!r} has no option {key!r}; "
                                  f"its options are {sorted(self.defaults)}")
             check = self.checks.get(key)
             if isinstance(check, tuple) and value not in check:
-                raise ValueError(f"verifier {self.name!r}: option {key}={value!r}; "
+                raise ConfigError(f"verifier {self.name!r}: option {key}={value!r}; "
                                  f"expected one of {check}")
             if callable(check) and not check(value):
-                raise ValueError(f"verifier {self.name!r}: invalid value {key}={value!r}")
+                raise ConfigError(f"verifier {self.name!r}: invalid value {key}={value!r}")
         return ItemVerifier(self.name, self.scorer, self.required, self.checks,
                             {**self.options, **options}, self.warm_up)
 
@@ -209,11 +210,11 @@ def load_function(spec: str) -> Callable:
     """A user's reward function from ``path/to/file.py:function`` (or ``package.module:function``)."""
     target, sep, attr = spec.rpartition(":")
     if not sep or not target or not attr:
-        raise ValueError(f"expected 'path/to/file.py:function', got {spec!r}")
+        raise ConfigError(f"expected 'path/to/file.py:function', got {spec!r}")
     if target.endswith(".py"):
         path = Path(target).expanduser().resolve()
         if not path.is_file():
-            raise ValueError(f"reward function file not found: {path}")
+            raise ConfigError(f"reward function file not found: {path}")
         module_spec = importlib.util.spec_from_file_location(f"gpg_vl_user_reward_{abs(hash(path))}", path)
         module = importlib.util.module_from_spec(module_spec)
         module_spec.loader.exec_module(module)
@@ -221,7 +222,7 @@ def load_function(spec: str) -> Callable:
         module = importlib.import_module(target)
     fn = getattr(module, attr, None)
     if not callable(fn):
-        raise ValueError(f"{target} has no function {attr!r}")
+        raise ConfigError(f"{target} has no function {attr!r}")
     return fn
 
 
@@ -231,7 +232,7 @@ def _check_user_options(name: str, fn: Callable, options: dict) -> None:
         return
     for key in options:
         if key not in params:
-            raise ValueError(f"reward function {name!r} takes no option {key!r}")
+            raise ConfigError(f"reward function {name!r} takes no option {key!r}")
 
 
 def get_verifier(name: str, **options) -> Callable:
@@ -244,7 +245,7 @@ def get_verifier(name: str, **options) -> Callable:
     elif ":" in name:
         fn = load_function(name)
     else:
-        raise ValueError(f"unknown verifier {name!r}; registered: {sorted(VERIFIERS)} "
+        raise ConfigError(f"unknown verifier {name!r}; registered: {sorted(VERIFIERS)} "
                          "(or give path/to/file.py:function)")
     if isinstance(fn, ItemVerifier):
         return fn.with_options(**options)

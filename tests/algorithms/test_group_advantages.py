@@ -67,7 +67,7 @@ def test_registered_estimators():
     grpo = get_advantage_estimator("grpo")(REWARDS, 4, eps=1e-12)
     torch.testing.assert_close(grpo, STD_SCALED, rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(get_advantage_estimator("dr_grpo")(REWARDS, 4), CENTRED)
-    with pytest.raises(ValueError, match="advantage estimator 'ppo'"):
+    with pytest.raises(ValueError, match="algorithm 'ppo'"):
         get_advantage_estimator("ppo")
 
 
@@ -134,3 +134,20 @@ def test_advantage_option_errors():
         group_advantages(REWARDS, 4, scale="batch")
     with pytest.raises(ValueError, match="eps"):
         group_advantages(REWARDS, 4, scale="std", eps=0.0)
+
+
+@pytest.mark.parametrize("scale", ["none", "std"])
+def test_zero_variance_groups_get_exactly_zero(scale):
+    """All 0.2 with G = 8: float32's mean of eight 0.2 is 0.2 + 1.49e-8, so r - mean was
+    -1.49e-8 (and -1.49e-4 after dividing by std + 1e-4 = 1e-4). Such a group carries no
+    signal: its advantages are exactly 0, whatever the rounding, and the varying group next
+    to it keeps its values (r - 0.5 = +-0.5)."""
+    rewards = torch.tensor([0.2] * 8 + [1.0, 0.0] * 4)
+    adv = group_advantages(rewards, 8, scale=scale)
+    assert torch.equal(adv[:8], torch.zeros(8))  # exact, not close
+    expected = torch.tensor([0.5, -0.5] * 4)
+    if scale == "std":  # unbiased std of four 1s and four 0s: sqrt(8 * 0.25 / 7)
+        expected = expected / (math.sqrt(2 / 7) + STD_EPS)
+    torch.testing.assert_close(adv[8:], expected)
+    for name in ("gpg", "grpo", "dr_grpo"):
+        assert torch.equal(get_advantage_estimator(name)(rewards, 8)[:8], torch.zeros(8))

@@ -6,7 +6,7 @@ from PIL import Image
 
 from gpg_vl.models.forward import grouped_completion_logprobs
 from gpg_vl.processing import encode_prompts
-from gpg_vl.trainer.step import micro_batches
+from gpg_vl.trainer.plan import micro_batches
 
 
 def test_without_lengths_micro_batches_hold_a_fixed_number_of_rows():

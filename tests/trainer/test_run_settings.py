@@ -44,9 +44,9 @@ def cfg_of(tiny_dirs, synthetic_data, out, *overrides: str) -> Config:
 def test_epochs_set_the_steps_from_the_rows_loaded_and_the_schedule_follows(tiny_dirs, synthetic_data, tmp_path):
     run = build_run(cfg_of(tiny_dirs, synthetic_data, tmp_path, "data.limit=5", "train.steps=null",
                            "train.epochs=1.5"))
-    assert len(run.train_samples) == 5
+    assert len(run.data.train_samples) == 5
     assert run.total_steps == math.ceil(1.5 * 5 / 2) == 4
-    lam = run.scheduler.scheduler.lr_lambdas[0]  # linear decay to 0 over the derived total
+    lam = run.optim.scheduler.lr_lambdas[0]  # linear decay to 0 over the derived total
     assert lam(3) == pytest.approx(1 / 4) and lam(4) == 0.0
 
 
@@ -64,7 +64,7 @@ def test_epochs_count_the_rows_left_after_long_prompts_are_skipped(tiny_dirs, sy
     assert 0 < kept < len(lengths)
     run = build_run(cfg_of(tiny_dirs, synthetic_data, tmp_path, "train.steps=null", "train.epochs=1",
                            f"data.max_prompt_length={limit}"))
-    assert len(run.train_samples) == kept and run.train_samples.long_prompts.skipped == len(lengths) - kept
+    assert len(run.data.train_samples) == kept and run.data.train_samples.long_prompts.skipped == len(lengths) - kept
     assert run.total_steps == math.ceil(kept / 2)
 
 
@@ -127,4 +127,4 @@ def test_raw_prompt_with_a_prefill_rolls_out_and_is_scored(tiny_dirs, synthetic_
     assert all(p.startswith("<|vision_start|><|image_pad|><|vision_end|>Question: ") for p in prompts)
     assert all(not c.startswith("<think>") for c in completions)  # the prefill is prompt, not completion
     assert math.isfinite(metrics["reward"]) and 1 <= metrics["completion_len"] <= 4
-    assert run.encode_kwargs["prompt_format"] == "raw" and run.encode_kwargs["completion_prefix"] == "<think>"
+    assert run.data.encode_kwargs["prompt_format"] == "raw" and run.data.encode_kwargs["completion_prefix"] == "<think>"

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from gpg_vl.config import Config, load_config
-from gpg_vl.trainer.setup import build_run
+from gpg_vl.trainer.setup import build_run, frozen_reference
 from gpg_vl.trainer.step import collect, train_step
 from gpg_vl.verifiers import VERIFIERS
 
@@ -62,9 +62,9 @@ def valid_fraction_of(rewards: list[float], g: int) -> float:
 
 def test_gpg_step_updates_the_policy_and_logs_alpha(tiny_dirs, synthetic_data, tmp_path, scored):
     run = build_run(config(tiny_dirs, synthetic_data, tmp_path))
-    assert run.reference is None  # GPG loads no reference model
-    assert len(run.train_samples) == 3
-    before = snapshot(run.policy)
+    assert run.model.reference is None  # GPG loads no reference model
+    assert len(run.data.train_samples) == 3
+    before = snapshot(run.model.policy)
     m = train_step(run)
 
     assert len(scored) == 1 and len(scored[0]) == 3 * G  # one draw, all rows scored at once
@@ -80,7 +80,7 @@ def test_gpg_step_updates_the_policy_and_logs_alpha(tiny_dirs, synthetic_data, t
     assert math.isfinite(m["loss"]) and m["loss"] != 0
     assert math.isfinite(m["grad_norm"]) and m["grad_norm"] > 0
     assert 1 <= m["completion_len"] <= 4
-    after = snapshot(run.policy)
+    after = snapshot(run.model.policy)
     changed = [n for n in before if not torch.equal(before[n], after[n])]
     assert "lm_head.weight" in changed
     assert any(n.startswith("model.visual.") for n in changed)  # the vision tower trains too
@@ -88,15 +88,25 @@ def test_gpg_step_updates_the_policy_and_logs_alpha(tiny_dirs, synthetic_data, t
 
 def test_step_where_every_group_is_degenerate_is_skipped(tiny_dirs, synthetic_data, tmp_path, scored):
     run = build_run(config(tiny_dirs, synthetic_data, tmp_path, "rewards=[{name: test_const}]"))
-    before = snapshot(run.policy)
+    before = snapshot(run.model.policy)
     m1 = train_step(run)
     assert m1["skipped"] == 1 and m1["skipped_steps"] == 1 and run.counters["skipped_steps"] == 1
     assert m1["valid_fraction"] == 0.0 and m1["alpha"] == 1.0 and m1["loss"] == 0.0
     m2 = train_step(run)
     assert m2["skipped_steps"] == 2
-    after = snapshot(run.policy)
+    after = snapshot(run.model.policy)
     assert all(torch.equal(before[n], after[n]) for n in before)
-    assert all(p.grad is None for p in run.policy.parameters())
+    assert all(p.grad is None for p in run.model.policy.parameters())
+
+
+def test_lr_schedule_advances_on_skipped_steps(tiny_dirs, synthetic_data, tmp_path, scored):
+    """The schedule follows the training step, taken or skipped: with a linear decay over 2 steps
+    the learning rate after a skipped step 1 is half the peak (it stayed at the peak before)."""
+    run = build_run(config(tiny_dirs, synthetic_data, tmp_path, "rewards=[{name: test_const}]",
+                           "train.lr_schedule=linear"))
+    m = train_step(run)
+    assert m["skipped"] == 1 and m["lr"] == pytest.approx(0.5e-3)
+    assert run.optim.optimizer.param_groups[0]["lr"] == pytest.approx(0.5e-3)
 
 
 def test_beta_th_draws_again_when_too_few_groups_vary(tiny_dirs, synthetic_data, tmp_path, scored):
@@ -104,13 +114,13 @@ def test_beta_th_draws_again_when_too_few_groups_vary(tiny_dirs, synthetic_data,
                            "algorithm.beta_th=0.5", "algorithm.max_draws=3"))
     m = train_step(run)
     assert m["draws"] == 3 and len(scored) == 3  # never valid: every allowed draw is made
-    assert run.sampler.position == 3 * 3
+    assert run.data.sampler.position == 3 * 3
     assert m["skipped"] == 1
 
 
 def test_beta_th_keeps_varying_groups_from_later_draws_first(tiny_dirs, synthetic_data, tmp_path, scored):
     run = build_run(config(tiny_dirs, synthetic_data, tmp_path, "algorithm.beta_th=1.0", "algorithm.max_draws=2"))
-    pieces, draws = collect(run)
+    pieces, draws = collect(run.cfg, run.accelerator, run.model, run.data, run.reward_model)
     assert draws == 2 and len(scored) == 2  # the first draw had a degenerate (classification) group
     varying = [[p for p in range(3) if len(set(scored[d][p * G:(p + 1) * G])) > 1] for d in range(2)]
     assert len(varying[0]) < 3 and len(varying[0]) + len(varying[1]) >= 3
@@ -128,12 +138,32 @@ def test_beta_th_keeps_varying_groups_from_later_draws_first(tiny_dirs, syntheti
 
 def test_grpo_baseline_loads_a_frozen_reference_and_steps(tiny_dirs, synthetic_data, tmp_path, scored):
     run = build_run(config(tiny_dirs, synthetic_data, tmp_path, "algorithm.name=grpo"))
-    assert run.reference is not None and run.reference is not run.policy
-    assert not any(p.requires_grad for p in run.reference.parameters())
-    ref_before = snapshot(run.reference)
+    run.model.reference = frozen_reference(run)
+    assert run.model.reference is not None and run.model.reference is not run.model.policy
+    assert not any(p.requires_grad for p in run.model.reference.parameters())
+    ref_before = snapshot(run.model.reference)
     m = train_step(run)
     assert math.isfinite(m["loss"]) and m["skipped"] == 0
-    assert all(torch.equal(ref_before[n], p) for n, p in run.reference.named_parameters())
+    assert m["alpha"] == 1.0  # alpha is GPG's: off for GRPO unless algorithm.use_alpha is set
+    assert all(torch.equal(ref_before[n], p) for n, p in run.model.reference.named_parameters())
+
+
+def test_grpo_reference_is_the_policy_after_the_warm_up(tiny_dirs, synthetic_data, tmp_path, scored):
+    """GRPO's KL is to the policy RL starts from: after the warm-up, so it is 0 at the first RL
+    step (a reference loaded from model.path, before the warm-up, gave 0.23-0.68)."""
+    from safetensors.torch import load_file
+
+    from gpg_vl.trainer.loop import start
+
+    run = build_run(config(tiny_dirs, synthetic_data, tmp_path, "algorithm.name=grpo", "warmup.steps=2",
+                           "warmup.lr=1e-2", "warmup.batch_size=3", "data.test=null"))
+    start(run, log=lambda *_: None)
+    folder = load_file(str(tiny_dirs["qwen2_vl"] / "model.safetensors"))
+    policy, reference = snapshot(run.model.policy), snapshot(run.model.reference)
+    assert all(torch.equal(policy[n], reference[n]) for n in policy)
+    assert max((policy[n] - folder[n]).abs().max().item() for n in folder if n in policy) > 1e-3  # warm-up moved it
+    m = train_step(run)
+    assert m["skipped"] == 0 and m["kl"] == pytest.approx(0.0, abs=1e-7)
 
 
 def test_micro_batch_size_does_not_change_the_update(tiny_dirs, synthetic_data, tmp_path, scored):
@@ -142,7 +172,7 @@ def test_micro_batch_size_does_not_change_the_update(tiny_dirs, synthetic_data, 
     for size in (1, 12):
         run = build_run(config(tiny_dirs, synthetic_data, tmp_path, f"train.micro_batch_size={size}"))
         metrics.append(train_step(run))  # same seed: same completions and rewards in both runs
-        weights.append(snapshot(run.policy))
+        weights.append(snapshot(run.model.policy))
     assert scored[0] == scored[1]
     assert metrics[0]["skipped"] == metrics[1]["skipped"] == 0
     # The loss is a sum of per-row terms of ~0.1 whose centred advantages cancel to ~1e-5, so it
@@ -158,10 +188,10 @@ def test_micro_batch_size_does_not_change_the_update(tiny_dirs, synthetic_data, 
 
 def test_freeze_vision_keeps_the_vision_tower(tiny_dirs, synthetic_data, tmp_path, scored):
     run = build_run(config(tiny_dirs, synthetic_data, tmp_path, "model.freeze_vision=true"))
-    assert run.reuse_image_features  # a frozen tower: the update reuses sampling's image features
-    before = snapshot(run.policy)
+    assert run.model.reuse_image_features  # a frozen tower: the update reuses sampling's image features
+    before = snapshot(run.model.policy)
     assert train_step(run)["skipped"] == 0
-    after = snapshot(run.policy)
+    after = snapshot(run.model.policy)
     visual = [n for n in before if n.startswith("model.visual.")]
     assert visual and all(torch.equal(before[n], after[n]) for n in visual)
     assert not torch.equal(before["lm_head.weight"], after["lm_head.weight"])
@@ -175,9 +205,9 @@ def test_reused_image_features_leave_the_step_unchanged(tiny_dirs, synthetic_dat
     for reuse in (True, False):
         run = build_run(config(tiny_dirs, synthetic_data, tmp_path, "model.freeze_vision=true",
                                "train.micro_batch_size=1"))
-        run.reuse_image_features = reuse
+        run.model.reuse_image_features = reuse
         metrics.append(train_step(run))
-        weights.append(snapshot(run.policy))
+        weights.append(snapshot(run.model.policy))
     assert scored[0] == scored[1] and metrics[0]["skipped"] == 0
     assert metrics[0]["loss"] == pytest.approx(metrics[1]["loss"], abs=1e-6)
     assert metrics[0]["grad_norm"] == pytest.approx(metrics[1]["grad_norm"], rel=1e-5)
@@ -185,4 +215,4 @@ def test_reused_image_features_leave_the_step_unchanged(tiny_dirs, synthetic_dat
         torch.testing.assert_close(weights[0][name], weights[1][name], atol=1e-6, rtol=0)
     full = build_run(config(tiny_dirs, synthetic_data, tmp_path))
     lora = build_run(config(tiny_dirs, synthetic_data, tmp_path, "model.lora.enabled=true", "model.lora.r=4"))
-    assert not full.reuse_image_features and lora.reuse_image_features  # trained tower: encode again
+    assert not full.model.reuse_image_features and lora.model.reuse_image_features  # trained tower: encode again
