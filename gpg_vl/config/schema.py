@@ -18,7 +18,8 @@ class LoraConfig:
     enabled: bool = opt(False, "train LoRA adapters (peft) instead of all weights")
     r: int = opt(64, "LoRA rank")
     alpha: int = opt(128, "LoRA scaling numerator (scale = alpha / r)")
-    dropout: float = opt(0.05, "LoRA dropout")
+    dropout: float = opt(0.0, "LoRA dropout, active only in the supervised warm-up: RL samples and updates "
+                              "the policy in eval mode (the update's log-probs are the sampling policy's)")
     target_modules: list[str] = opt(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
                                     "language-model module names to adapt (the vision tower is excluded)")
     include_vision: bool = opt(False, "also adapt the vision tower's matching modules")

@@ -10,7 +10,9 @@ import torch
 from gpg_vl.algorithms import get_advantage_estimator, get_policy_loss
 from gpg_vl.config import Config
 from gpg_vl.models import load_policy, load_processor
-from gpg_vl.models.forward import LogprobModel, base_and_head
+from gpg_vl.models.forward import LogprobModel, base_and_head, enable_checkpointing
+from gpg_vl.rollout import suppressed_token_ids
+from gpg_vl.trainer.master_weights import make_optimizer
 from gpg_vl.trainer.rewards import RewardModel
 from gpg_vl.trainer.sampler import PromptSampler
 
@@ -100,6 +102,16 @@ def apply_lora(policy, lora, family):
     return get_peft_model(policy, config)
 
 
+def warn_top_p(top_p: float) -> None:
+    """Nucleus sampling truncates the distribution the update does not (TRL and verl alike)."""
+    if top_p < 1.0:
+        import warnings
+
+        warnings.warn(f"rollout.top_p={top_p:g} < 1: completions are drawn from the nucleus, but the update "
+                      "follows the gradient of the untruncated policy (as TRL and verl do); set rollout.top_p=1 "
+                      "for an exact on-policy gradient", UserWarning, stacklevel=3)
+
+
 def prompt_kwargs(cfg: Config) -> dict:
     """How prompts are encoded (training, evaluation, warm-up and the length check alike)."""
     d = cfg.data
@@ -157,23 +169,23 @@ def build_run(cfg: Config) -> Run:
         cfg.model.path, dtype=cfg.model.dtype, device=device, attn_implementation=cfg.model.attn_implementation,
         min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels, processor=processor)
     reward_model = RewardModel(cfg.rewards, family.box_frame)
+    warn_top_p(cfg.rollout.top_p)
     if cfg.model.lora.enabled:
         policy = apply_lora(policy, cfg.model.lora, family)
     if cfg.model.freeze_vision:
         vision_tower(policy).requires_grad_(False)
-    if cfg.model.gradient_checkpointing:
-        if hasattr(policy, "activation_checkpointing_enable"):  # transformers >= 5.x name
-            policy.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-        else:
-            policy.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if cfg.model.gradient_checkpointing:  # gpg-vl's own: transformers' drops the update's prompt cache
+        enable_checkpointing(policy)
     params = [p for p in policy.parameters() if p.requires_grad]
     vision_frozen = not any(p.requires_grad for p in vision_tower(policy).parameters())
-    optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
-                                  betas=tuple(cfg.train.adam_betas))
+    # bf16 / fp16 weights get float32 master weights (DeepSpeed keeps its own, so not under it).
+    no_deepspeed = getattr(accelerator.state, "deepspeed_plugin", None) is None
+    optimizer = make_optimizer(params, master_weights=no_deepspeed, lr=cfg.train.lr,
+                               weight_decay=cfg.train.weight_decay, betas=tuple(cfg.train.adam_betas))
     scheduler = make_scheduler(optimizer, cfg, cfg.train.total_steps(len(train)))
     configure_deepspeed(accelerator, cfg)
-    logprob_model, optimizer, scheduler = accelerator.prepare(LogprobModel(policy, cfg.rollout.temperature),
-                                                              optimizer, scheduler)
+    logprob_model, optimizer, scheduler = accelerator.prepare(
+        LogprobModel(policy, cfg.rollout.temperature, suppressed_token_ids(processor.tokenizer)), optimizer, scheduler)
     reference = None
     if policy_loss.requires_reference:  # GRPO baseline: a frozen copy; GPG never loads one
         reference, _, _ = load_policy(cfg.model.path, dtype=cfg.model.dtype, device=device)

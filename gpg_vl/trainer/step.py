@@ -16,7 +16,7 @@ import torch
 
 from gpg_vl.algorithms import alpha_from_counts, degenerate_group_mask
 from gpg_vl.processing import encode_prompts, render_prompt, select_rows
-from gpg_vl.rollout import Rollout, generate
+from gpg_vl.rollout import Rollout, generate, suppressed_token_ids
 from gpg_vl.trainer.collectives import global_max, global_sum
 from gpg_vl.trainer.zero3 import weights_for_generation
 
@@ -190,7 +190,9 @@ def _baseline_inputs(run, prompt, rows, ids, mask, logprobs) -> dict:
         from gpg_vl.models.forward import grouped_completion_logprobs
         with torch.no_grad():
             extra["ref_logprobs"] = grouped_completion_logprobs(run.reference, prompt, rows, ids, mask,
-                                                                temperature=run.cfg.rollout.temperature)
+                                                                temperature=run.cfg.rollout.temperature,
+                                                                banned=torch.tensor(suppressed_token_ids(
+                                                                    run.processor.tokenizer)))
     return extra
 
 

@@ -61,4 +61,8 @@ def run_warmup(model, processor, samples: list[dict], cfg, *, encode_kwargs: dic
         losses.append(loss.item())
         if (step + 1) % max(1, cfg.steps // 5) == 0:
             log(f"warm-up step {step + 1}/{cfg.steps} loss {loss.item():.3f}")
+    # RL starts clean: no warm-up gradient left in .grad (it would be added to the first RL
+    # step's), and the policy back in eval mode, the mode sampling and the update evaluate it in.
+    optimizer.zero_grad(set_to_none=True)
+    model.eval()
     return losses
