@@ -15,9 +15,10 @@ Gradient checkpointing (``enable_checkpointing``) is gpg-vl's own, per decoder l
 block, and does not depend on the module's train/eval mode: transformers' own
 (``GradientCheckpointingLayer``) runs only in train mode and then drops the KV cache inside each
 layer, so completion tokens would stop seeing the prompt. The update's cache is never mutated by a
-forward instead (``PrefixCache``): the prompt's keys/values are recorded once at the prefill and
-read, unchanged, by the completion tokens, so a layer recomputed in backward reads exactly what
-its first run read.
+forward instead (``prefix_cache`` / ``recorded_prefix``): the prompt's keys/values are recorded
+once at the prefill and read, unchanged, by the completion tokens, so a layer recomputed in
+backward reads exactly what its first run read (a DynamicCache would hand the recomputation a
+prefix already extended by the completion tokens, or extend it a second time).
 """
 from __future__ import annotations
 
