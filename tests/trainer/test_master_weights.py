@@ -3,11 +3,13 @@ master weights: its weights follow the float32 run's, rounded, instead of losing
 is smaller than a bfloat16 ulp (AdamW's steps at the recipes' learning rates)."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from gpg_vl.config import Config, load_config
 from gpg_vl.trainer.setup import build_run
 
+pytestmark = pytest.mark.slow  # four tiny runs built: ~30 s
 STEPS, LR = 30, 1e-5
 
 
