@@ -16,8 +16,8 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 from conftest import scramble  # noqa: E402
-from test_gradient_equivalence import (G, REWARDS, Case, captured_update, completions, make_config,  # noqa: E402
-                                       pieces_for, warm_up)
+from test_gradient_equivalence import (G, Case, captured_update, completions, make_config, pieces_for,  # noqa: E402
+                                       rewards_for, warm_up)
 
 OWNED = {0: [0, 1], 1: [2]}  # rank -> prompts
 
@@ -41,7 +41,7 @@ def main(spec_path: str) -> None:
     ids, end_ids = completions(run)  # the whole batch's [9, C]; this rank keeps its groups' rows
     rows = [p * G + k for p in OWNED[rank] for k in range(G)]
     samples = [run.train_samples[p] for p in OWNED[rank]]
-    _, grads = captured_update(run, pieces_for(run, samples, [REWARDS[r] for r in rows], ids[rows], end_ids))
+    _, grads = captured_update(run, pieces_for(run, samples, [rewards_for(case)[r] for r in rows], ids[rows], end_ids))
     run.accelerator.wait_for_everyone()
     torch.save(grads, out / f"rank{rank}.pt")
 

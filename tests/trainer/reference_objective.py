@@ -57,13 +57,12 @@ def own_advantages(rewards: list[float], g: int, std: bool) -> tuple[torch.Tenso
 
 
 def objective(algorithm: str, logp: torch.Tensor, mask: torch.Tensor, rewards: list[float], g: int, *,
-              aggregation: str = "token-mean", adv_std: bool = False, use_alpha: bool = True,
-              ref_logp: torch.Tensor | None = None, kl_beta: float = 0.04, clip_eps: float = 0.2,
+              aggregation: str = "token-mean", adv_std: bool = False, ref_logp: torch.Tensor | None = None, kl_beta: float = 0.04, clip_eps: float = 0.2,
               max_len: int | None = None) -> torch.Tensor:
     """The loss whose gradient the update must follow (scalar, float64)."""
     n = logp.shape[0]
     adv, m = own_advantages(rewards, g, adv_std if algorithm == "gpg" else algorithm == "grpo")
-    alpha = n / (n - m) if use_alpha and m < n else 1.0
+    alpha = n / (n - m) if algorithm == "gpg" and m < n else 1.0  # GPG's correction; the baselines have none
     m_ = mask.double()
     logp = logp.double() * m_
     if algorithm == "gpg":

@@ -29,6 +29,8 @@ from reference_objective import objective, own_completion_mask, plain_logprobs
 G, C = 3, 6
 # Group 0 varies, group 1 is degenerate (M = 3, alpha = 9 / 6), group 2 varies.
 REWARDS = [1.0, 0.0, 0.5, 0.5, 0.5, 0.5, 0.25, 1.0, 0.0]
+# The baselines' batch: every group varies, so no alpha question arises (GPG's alpha is GPG's).
+BASELINE_REWARDS = [1.0, 0.0, 0.5, 0.0, 0.5, 0.5, 0.25, 1.0, 0.0]
 # Where each row's end token goes (None: truncated at C): lengths 2..6, a 1-token row.
 ENDS = [1, 5, None, 3, 0, 2, None, 4, 1]
 REL_TOL = 1e-4
@@ -48,11 +50,11 @@ class Case:
     temperature: float = 1.0
 
     def overrides(self) -> list[str]:
-        out = [f"algorithm.name={self.algorithm}", f"algorithm.aggregation={self.aggregation}",
-               f"algorithm.adv_scale={'std' if self.adv_std else 'none'}",
-               f"algorithm.use_alpha={'true' if self.algorithm == 'gpg' else 'false'}",
-               f"model.gradient_checkpointing={str(self.checkpointing).lower()}",
+        # Algorithm options only where GPG takes them (the baselines take no aggregation or F_norm).
+        out = [f"algorithm.name={self.algorithm}", f"model.gradient_checkpointing={str(self.checkpointing).lower()}",
                f"train.micro_batch_size={self.micro}", f"rollout.temperature={self.temperature}"]
+        if self.algorithm == "gpg":
+            out += [f"algorithm.aggregation={self.aggregation}", f"algorithm.adv_scale={'std' if self.adv_std else 'none'}"]
         if self.lora:  # dropout configured: the update must still evaluate the sampling policy
             # alpha = r: scale 1 (the default 128 / 4 = 32 on scrambled weights saturates attention)
             out += ["model.lora.enabled=true", "model.lora.r=4", "model.lora.alpha=4", "model.lora.dropout=0.3"]
@@ -75,6 +77,10 @@ CASES = {
     "drgrpo-q25-ckpt-train-warmup": Case(algorithm="dr_grpo", family="qwen2_5_vl", checkpointing=True,
                                          train_mode=True, warmup=True),
 }
+
+
+def rewards_for(case: Case) -> list[float]:
+    return REWARDS if case.algorithm == "gpg" else BASELINE_REWARDS
 
 
 def make_config(tiny_dirs, synthetic_data, tmp_path, case: Case, *extra: str):
@@ -164,7 +170,7 @@ def reference_grads(run, samples, rewards, ids, end_ids, case: Case) -> dict:
             ref_logp = plain_logprobs(run.reference, repeated, ids, case.temperature, banned)
     logp = plain_logprobs(model, repeated, ids, case.temperature, banned)
     loss = objective(case.algorithm, logp, mask, rewards, G, aggregation=case.aggregation, adv_std=case.adv_std,
-                     use_alpha=case.algorithm == "gpg", ref_logp=ref_logp, max_len=C)
+                     ref_logp=ref_logp, max_len=C)
     loss.backward()
     return {n: p.grad.double() for n, p in model.named_parameters() if p.requires_grad and p.grad is not None}
 
@@ -204,10 +210,10 @@ def test_update_gradient_equals_the_objective_s(name, tiny_dirs, synthetic_data,
     if case.warmup:
         warm_up(run)
     run.policy.train(case.train_mode)
-    samples = run.train_samples[:3]
+    samples, rewards = run.train_samples[:3], rewards_for(case)
     ids, end_ids = completions(run)
-    ref = reference_grads(run, samples, REWARDS, ids, end_ids, case)
-    stats, grads = captured_update(run, pieces_for(run, samples, REWARDS, ids, end_ids))
+    ref = reference_grads(run, samples, rewards, ids, end_ids, case)
+    stats, grads = captured_update(run, pieces_for(run, samples, rewards, ids, end_ids))
     assert stats["skipped"] == 0
     if case.algorithm == "gpg":
         assert stats["alpha"] == pytest.approx(9 / 6)
@@ -248,6 +254,6 @@ def test_two_processes_give_the_objective_s_gradient(name, tiny_dirs, synthetic_
     run = build_run(make_config(tiny_dirs, synthetic_data, tmp_path / "ref", case))
     run.policy.load_state_dict(state)
     ids, end_ids = completions(run)
-    ref = reference_grads(run, run.train_samples[:3], REWARDS, ids, end_ids, case)
+    ref = reference_grads(run, run.train_samples[:3], rewards_for(case), ids, end_ids, case)
     trainable = {n for n, p in run.policy.named_parameters() if p.requires_grad}
     print(f"{name} x 2 processes: worst relative error {assert_same_gradients(grads, ref, trainable):.1e}")
