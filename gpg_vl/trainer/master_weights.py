@@ -24,8 +24,15 @@ class MasterWeightAdamW(torch.optim.AdamW):
 
     def __init__(self, params, **kwargs):
         super().__init__(params, **kwargs)
-        self.masters: dict[torch.Tensor, torch.Tensor] = {
-            p: p.detach().float().clone() for group in self.param_groups for p in group["params"]}
+        self.masters: dict[torch.Tensor, torch.Tensor] = {}
+
+    def _master(self, p: torch.Tensor) -> torch.Tensor:
+        """p's master; (re)started from the weight when something else wrote the weight (a warm-up
+        with its own optimizer between building this one and its first step, a checkpoint load)."""
+        master = self.masters.get(p)
+        if master is None or not torch.equal(master.to(p.dtype), p.data):
+            master = self.masters[p] = p.detach().float().clone()
+        return master
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -34,8 +41,9 @@ class MasterWeightAdamW(torch.optim.AdamW):
             for p in group["params"]:
                 if p.grad is None:
                     continue
+                master = self._master(p)
                 low, grad = p.data, p.grad
-                p.data, p.grad = self.masters[p], grad.float()  # AdamW steps the float32 master
+                p.data, p.grad = master, grad.float()  # AdamW steps the float32 master
                 swapped.append((p, low, grad))
         try:
             loss = super().step(closure)
@@ -48,7 +56,7 @@ class MasterWeightAdamW(torch.optim.AdamW):
 
     def state_dict(self):
         out = super().state_dict()
-        out["masters"] = [self.masters[p] for group in self.param_groups for p in group["params"]]
+        out["masters"] = [self._master(p) for group in self.param_groups for p in group["params"]]
         return out
 
     def load_state_dict(self, state_dict):

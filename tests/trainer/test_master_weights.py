@@ -79,3 +79,16 @@ def test_master_weights_are_saved_with_the_optimizer(tiny_dirs, synthetic_data, 
         assert torch.equal(inner.masters[p], m)
         assert torch.equal(p.detach(), m.to(torch.bfloat16))  # the weights are the rounded masters
     assert any(not torch.equal(m, m.to(torch.bfloat16).float()) for m in masters)  # below bf16 resolution
+
+
+def test_weights_written_before_the_first_step_are_kept(tiny_dirs, synthetic_data, tmp_path):
+    """The run's optimizer is built before the warm-up, which trains with its own: the first RL
+    step continues from the warmed-up weights, not from those the optimizer was built with."""
+    run = run_for(tiny_dirs, synthetic_data, tmp_path, "bfloat16")
+    with torch.no_grad():
+        for p in run.policy.parameters():
+            p.add_(0.25)  # what a warm-up might do
+    written = {n: p.detach().clone() for n, p in run.policy.named_parameters()}
+    take_steps(run, {n: torch.zeros(p.shape) for n, p in run.policy.named_parameters()})  # Adam moves nothing
+    for n, p in run.policy.named_parameters():
+        assert torch.equal(p.detach(), written[n]), n
