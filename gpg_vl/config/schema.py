@@ -18,7 +18,8 @@ class LoraConfig:
     enabled: bool = opt(False, "train LoRA adapters (peft) instead of all weights")
     r: int = opt(64, "LoRA rank")
     alpha: int = opt(128, "LoRA scaling numerator (scale = alpha / r)")
-    dropout: float = opt(0.05, "LoRA dropout")
+    dropout: float = opt(0.0, "LoRA dropout, active only in the supervised warm-up: RL samples and updates "
+                              "the policy in eval mode (the update's log-probs are the sampling policy's)")
     target_modules: list[str] = opt(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
                                     "language-model module names to adapt (the vision tower is excluded)")
     include_vision: bool = opt(False, "also adapt the vision tower's matching modules")
@@ -29,10 +30,12 @@ class LoraConfig:
 class ModelConfig:
     path: str = opt("runs/demo/tiny-model", "hub id or local folder of the policy (and its processor)")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = opt(
-        "auto", "parameter dtype; auto = bfloat16 on GPU, float32 on CPU")
+        "auto", "parameter dtype; auto = bfloat16 on GPU, float32 on CPU. Low-precision weights train on "
+                "float32 master weights (DeepSpeed's own, or gpg-vl's without DeepSpeed); exports keep this dtype")
     attn_implementation: str | None = opt(None, "transformers attention backend (sdpa, flash_attention_2, eager)")
     freeze_vision: bool = opt(False, "freeze the vision tower (patch embed, blocks, merger)")
-    gradient_checkpointing: bool = opt(False, "recompute activations in backward to save memory")
+    gradient_checkpointing: bool = opt(False, "recompute each decoder layer's and vision block's activations "
+                                              "in backward to save memory (same gradient, in any module mode)")
     min_pixels: int | None = opt(None, "processor min_pixels (None: the processor's own)")
     max_pixels: int | None = opt(None, "processor max_pixels (None: the processor's own)")
     lora: LoraConfig = field(default_factory=LoraConfig, metadata={"help": "LoRA adapters"})

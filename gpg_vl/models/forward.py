@@ -10,6 +10,15 @@ The language-model head runs only at completion positions (a prompt of P tokens 
 logits), in chunks of ``chunk_tokens`` rows, each recomputed in backward under activation
 checkpointing, so the full [batch, length, vocab] float32 tensor is never held (with Qwen's
 151,936-token vocabulary it is the largest tensor of a step).
+
+Gradient checkpointing (``enable_checkpointing``) is gpg-vl's own, per decoder layer and vision
+block, and does not depend on the module's train/eval mode: transformers' own
+(``GradientCheckpointingLayer``) runs only in train mode and then drops the KV cache inside each
+layer, so completion tokens would stop seeing the prompt. The update's cache is never mutated by a
+forward instead (``prefix_cache`` / ``recorded_prefix``): the prompt's keys/values are recorded
+once at the prefill and read, unchanged, by the completion tokens, so a layer recomputed in
+backward reads exactly what its first run read (a DynamicCache would hand the recomputation a
+prefix already extended by the completion tokens, or extend it a second time).
 """
 from __future__ import annotations
 
@@ -18,30 +27,37 @@ import inspect
 
 import torch
 from torch.utils.checkpoint import checkpoint
+from transformers.cache_utils import Cache, DynamicLayer
 
 
 def _chunk_logprobs(hidden: torch.Tensor, head: torch.nn.Module, targets: torch.Tensor,
-                    temperature: float = 1.0) -> torch.Tensor:
+                    temperature: float = 1.0, banned: torch.Tensor | None = None) -> torch.Tensor:
     logits = head(hidden).float() / temperature  # [k, V]
+    if banned is not None and banned.numel():  # sampling never draws these: renormalise without them
+        logits = logits.index_fill(-1, banned.to(logits.device), float("-inf"))  # [k, V]
     return logits.gather(-1, targets[:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)  # [k]
 
 
 def token_logprobs(hidden: torch.Tensor, head: torch.nn.Module, targets: torch.Tensor,
-                   chunk_tokens: int = 1024, temperature: float = 1.0) -> torch.Tensor:
+                   chunk_tokens: int = 1024, temperature: float = 1.0,
+                   banned: torch.Tensor | None = None) -> torch.Tensor:
     """log softmax(head(hidden) / temperature)[targets] for hidden [K, H], targets [K] -> [K].
 
     ``head`` is called as a module (not its weight read directly) so that DeepSpeed ZeRO-3's
     parameter gathering hooks run. ``temperature`` is the sampling temperature: completions are
     drawn from softmax(logits / T), so the policy whose gradient is followed is that one (as in
-    TRL and verl).
+    TRL and verl). ``banned`` [b]: token ids sampling suppresses (the vision placeholders,
+    ``rollout.suppressed_token_ids``); their logits are -inf here as there, so the log-probs are
+    those of the distribution sampled from. Nucleus truncation (top_p < 1) is not reproduced
+    (as in TRL and verl): the update follows the untruncated policy's gradient.
     """
     out = []
     for s in range(0, hidden.shape[0], chunk_tokens):
         h, t = hidden[s:s + chunk_tokens], targets[s:s + chunk_tokens]
         if torch.is_grad_enabled() and (h.requires_grad or any(p.requires_grad for p in head.parameters())):
-            out.append(checkpoint(_chunk_logprobs, h, head, t, temperature, use_reentrant=False))
+            out.append(checkpoint(_chunk_logprobs, h, head, t, temperature, banned, use_reentrant=False))
         else:
-            out.append(_chunk_logprobs(h, head, t, temperature))
+            out.append(_chunk_logprobs(h, head, t, temperature, banned))
     return torch.cat(out) if out else hidden.new_zeros(0)
 
 
@@ -132,15 +148,19 @@ def output_cache(out):
     return out.cache if "cache" in out else out.past_key_values
 
 
-def prefill(trunk, prompt: dict):
-    """Run the prompts once: (KV cache of [B, P], last hidden state [B, H], next position [B])."""
+def prefill(trunk, prompt: dict, cache=None):
+    """Run the prompts once: (KV cache of [B, P], last hidden state [B, H], next position [B]).
+
+    ``cache``: an empty cache to fill (default: a DynamicCache, which decoding then grows).
+    """
     from transformers import DynamicCache
 
     positions, next_pos = prompt_positions(trunk, prompt)
+    cache = DynamicCache(config=trunk.config) if cache is None else cache
     out = trunk(input_ids=prompt["input_ids"], attention_mask=prompt["attention_mask"],
                 mm_token_type_ids=prompt["mm_token_type_ids"], **vision_inputs(prompt),
                 image_grid_thw=prompt.get("image_grid_thw"), position_ids=positions,
-                **cache_kwargs(trunk, DynamicCache(config=trunk.config)), use_cache=True)
+                **cache_kwargs(trunk, cache), use_cache=True)
     return output_cache(out), out.last_hidden_state[:, -1], next_pos
 
 
@@ -159,15 +179,16 @@ def extend(trunk, cache, attention_mask: torch.Tensor, tokens: torch.Tensor, sta
 
 def grouped_completion_logprobs(model, prompt: dict, rows: torch.Tensor, completion_ids: torch.Tensor,
                                 completion_mask: torch.Tensor, chunk_tokens: int = 1024,
-                                temperature: float = 1.0) -> torch.Tensor:
+                                temperature: float = 1.0, banned: torch.Tensor | None = None) -> torch.Tensor:
     """log pi(o_t | prompt, o_<t) [N, C] with each prompt prefilled once.
 
     ``prompt`` holds B distinct prompts; ``rows`` [N] says which prompt each completion row
-    continues (a group's G rows share one prefill and one image encoding).
+    continues (a group's G rows share one prefill and one image encoding). ``temperature`` and
+    ``banned`` as in ``token_logprobs``.
     """
     trunk, head = base_and_head(model)
-    cache, last_hidden, next_pos = prefill(trunk, prompt)  # [B, H], [B]
-    cache.batch_select_indices(rows)  # every row reads its prompt's keys/values
+    recorded, last_hidden, next_pos = prefill(trunk, prompt, prefix_cache())  # [B, H], [B]
+    cache = recorded_prefix(recorded, rows)  # every row reads its prompt's keys/values, read-only
     first = last_hidden[rows][:, None]  # [N, 1, H]: the state that predicts completion token 0
     n, c = completion_ids.shape
     if c > 1:
@@ -177,9 +198,76 @@ def grouped_completion_logprobs(model, prompt: dict, rows: torch.Tensor, complet
     else:
         hidden = first
     mask = completion_mask.bool()  # [N, C]
-    picked = token_logprobs(hidden[mask], head, completion_ids[mask], chunk_tokens, temperature)  # [K]
+    picked = token_logprobs(hidden[mask], head, completion_ids[mask], chunk_tokens, temperature, banned)  # [K]
     logprobs = torch.zeros(n, c, dtype=picked.dtype, device=picked.device)  # [N, C]
     return logprobs.masked_scatter(mask, picked)
+
+
+def prefix_cache():
+    """An empty cache for a prefill whose keys/values the update then reads (``recorded_prefix``).
+
+    Each layer records its keys/values on the first call and returns them unchanged; a call
+    again (the layer recomputed in backward under checkpointing) returns its own new keys/values
+    and records nothing, so the recomputation sees what the first run saw.
+    """
+    return Cache(layer_class_to_replicate=_RecordOnceLayer)
+
+
+def recorded_prefix(cache, rows: torch.Tensor):
+    """The prompts' recorded keys/values [B, heads, P, d] picked per row [N] -> a read-only cache.
+
+    Unlike DynamicCache, a forward never writes into it: every layer returns (prefix ; new)
+    without storing, so recomputing a layer in backward reads the same prefix, not one that
+    earlier recomputations or later tokens have extended.
+    """
+    return Cache(layers=[_ReadOnlyLayer(layer.keys[rows], layer.values[rows]) for layer in cache.layers])
+
+
+class _RecordOnceLayer(DynamicLayer):
+    def update(self, key_states, value_states, *args, **kwargs):
+        if not self.is_initialized:  # the first run records; a prefill starts empty, so (empty ; new) = new
+            self.lazy_initialization(key_states, value_states)
+            self.keys, self.values = key_states, value_states
+        return key_states, value_states
+
+
+class _ReadOnlyLayer(DynamicLayer):
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor):
+        super().__init__()
+        self.lazy_initialization(keys, values)
+        self.keys, self.values = keys, values  # [N, heads, P, d]
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        return torch.cat([self.keys, key_states], dim=-2), torch.cat([self.values, value_states], dim=-2)
+
+
+def enable_checkpointing(model) -> int:
+    """Recompute each decoder layer's and vision block's activations in backward; layers wrapped.
+
+    Mode-independent (unlike transformers' own, which only acts in train mode and there drops the
+    KV cache): a layer runs under non-reentrant ``torch.utils.checkpoint`` whenever gradients are
+    on. Non-reentrant checkpointing follows tensors the layer reads from outside its arguments
+    (the prompt's keys/values in a ``recorded_prefix`` cache) into the gradient, and it checkpoints
+    ``forward``, not ``__call__``, so module hooks (DeepSpeed ZeRO-3's gathering) stay outside, as
+    in transformers. Needs an update cache that no forward mutates (``recorded_prefix``).
+    """
+    import types
+
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    wrapped = 0
+    for module in model.modules():
+        if isinstance(module, GradientCheckpointingLayer) and "forward" not in vars(module):
+            module.forward = types.MethodType(_checkpointed_forward, module)  # the instance only
+            wrapped += 1
+    return wrapped
+
+
+def _checkpointed_forward(self, *args, **kwargs):
+    forward = type(self).forward  # the class's own forward (transformers' checkpointing stays off)
+    if torch.is_grad_enabled():
+        return checkpoint(forward, self, *args, use_reentrant=False, **kwargs)
+    return forward(self, *args, **kwargs)
 
 
 class LogprobModel(torch.nn.Module):
@@ -189,12 +277,19 @@ class LogprobModel(torch.nn.Module):
     see the whole computation in their forward, and gradient synchronisation stays correct.
     """
 
-    def __init__(self, policy, temperature: float = 1.0):
+    def __init__(self, policy, temperature: float = 1.0, banned_ids: list[int] = ()):
         super().__init__()
         self.policy = policy
         self.temperature = temperature  # the sampling temperature the completions were drawn at
+        self.banned_ids = list(banned_ids)  # token ids sampling suppresses (rollout.suppressed_token_ids)
 
     def forward(self, prompt: dict, rows: torch.Tensor, completion_ids: torch.Tensor,
                 completion_mask: torch.Tensor, chunk_tokens: int = 1024) -> torch.Tensor:
+        # The update evaluates the function that sampled (rollout.generate runs in eval mode): no
+        # dropout, whatever mode a warm-up or a caller left the policy in. The mode is not
+        # restored afterwards: checkpointed layers are recomputed in backward, after this returns,
+        # and must compute what this forward computed.
+        self.policy.eval()
+        banned = torch.tensor(self.banned_ids, dtype=torch.long, device=completion_ids.device)
         return grouped_completion_logprobs(self.policy, prompt, rows, completion_ids, completion_mask,
-                                           chunk_tokens, self.temperature)
+                                           chunk_tokens, self.temperature, banned)

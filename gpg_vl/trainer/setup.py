@@ -12,7 +12,9 @@ from gpg_vl.algorithms import Algorithm, get_algorithm
 from gpg_vl.config import Config
 from gpg_vl.errors import ConfigError
 from gpg_vl.models import load_policy, load_processor
-from gpg_vl.models.forward import LogprobModel, base_and_head
+from gpg_vl.models.forward import LogprobModel, base_and_head, enable_checkpointing
+from gpg_vl.rollout import suppressed_token_ids
+from gpg_vl.trainer.master_weights import make_optimizer
 from gpg_vl.trainer.rewards import RewardModel
 from gpg_vl.trainer.sampler import PromptSampler
 
@@ -127,6 +129,16 @@ def apply_lora(policy, lora, family):
     return get_peft_model(policy, config)
 
 
+def warn_top_p(top_p: float) -> None:
+    """Nucleus sampling truncates the distribution the update does not (TRL and verl alike)."""
+    if top_p < 1.0:
+        import warnings
+
+        warnings.warn(f"rollout.top_p={top_p:g} < 1: completions are drawn from the nucleus, but the update "
+                      "follows the gradient of the untruncated policy (as TRL and verl do); set rollout.top_p=1 "
+                      "for an exact on-policy gradient", UserWarning, stacklevel=3)
+
+
 def prompt_kwargs(cfg: Config) -> dict:
     """How prompts are encoded (training, evaluation, warm-up and the length check alike)."""
     d = cfg.data
@@ -183,25 +195,26 @@ def build_run(cfg: Config) -> Run:
         cfg.model.path, dtype=cfg.model.dtype, device=device, attn_implementation=cfg.model.attn_implementation,
         min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels, processor=processor)
     reward_model = RewardModel(cfg.rewards, family.box_frame)
+    warn_top_p(cfg.rollout.top_p)
     if cfg.model.lora.enabled:
         policy = apply_lora(policy, cfg.model.lora, family)
     if cfg.model.freeze_vision:
         vision_tower(policy).requires_grad_(False)
-    if cfg.model.gradient_checkpointing:
-        if hasattr(policy, "activation_checkpointing_enable"):  # transformers >= 5.x name
-            policy.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-        else:
-            policy.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if cfg.model.gradient_checkpointing:  # gpg-vl's own: transformers' drops the update's prompt cache
+        enable_checkpointing(policy)
     params = [p for p in policy.parameters() if p.requires_grad]
     vision_frozen = not any(p.requires_grad for p in vision_tower(policy).parameters())
-    optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
-                                  betas=tuple(cfg.train.adam_betas))
+    # bf16 / fp16 weights get float32 master weights (DeepSpeed keeps its own, so not under it).
+    no_deepspeed = getattr(accelerator.state, "deepspeed_plugin", None) is None
+    optimizer = make_optimizer(params, master_weights=no_deepspeed, lr=cfg.train.lr,
+                               weight_decay=cfg.train.weight_decay, betas=tuple(cfg.train.adam_betas))
     scheduler = make_scheduler(optimizer, cfg, cfg.train.total_steps(len(train)))
     configure_deepspeed(accelerator, cfg)
     # The schedule stays the trainer's, outside prepare: it advances once per training step, taken
     # or skipped, on every engine (a prepared one steps once per process under DDP, and inside
     # DeepSpeed's step only when that step is applied).
-    logprob_model, optimizer = accelerator.prepare(LogprobModel(policy, cfg.rollout.temperature), optimizer)
+    logprob_model, optimizer = accelerator.prepare(
+        LogprobModel(policy, cfg.rollout.temperature, suppressed_token_ids(processor.tokenizer)), optimizer)
     accelerator.register_for_checkpointing(scheduler)
     encode_kwargs = prompt_kwargs(cfg)
     sampler = PromptSampler(len(train), cfg.train.seed, accelerator.process_index, accelerator.num_processes)

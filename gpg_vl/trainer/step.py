@@ -22,7 +22,7 @@ import torch
 
 from gpg_vl.algorithms import Algorithm, alpha_from_counts, degenerate_group_mask
 from gpg_vl.processing import encode_prompts, render_prompt, select_rows
-from gpg_vl.rollout import Rollout, generate
+from gpg_vl.rollout import Rollout, generate, suppressed_token_ids
 from gpg_vl.config import Config
 from gpg_vl.trainer.collectives import global_max, global_sum
 from gpg_vl.trainer.plan import (
@@ -152,6 +152,7 @@ def backward(accelerator, model: ModelParts, algorithm: Algorithm, temperature: 
     """
     acc = accelerator
     loss_sum, metric_sums, nonfinite = 0.0, {}, False
+    banned = torch.tensor(suppressed_token_ids(model.processor.tokenizer), dtype=torch.long)  # as sampling
     for k, mb in enumerate(plan):
         last = k == len(plan) - 1
         acc.sync_gradients = last
@@ -163,7 +164,8 @@ def backward(accelerator, model: ModelParts, algorithm: Algorithm, temperature: 
             width = max(int(ro.completion_mask[mb.rows].sum(1).max()), 1)  # no padding past the longest row
             ids, mask = ro.completion_ids[mb.rows, :width], ro.completion_mask[mb.rows, :width]
             logprobs = model.logprob_model(prompt, local, ids, mask)  # [n, C]
-            extra = _baseline_inputs(algorithm, model.reference, temperature, prompt, local, ids, mask, logprobs)
+            extra = _baseline_inputs(algorithm, model.reference, temperature, prompt, local, ids, mask, logprobs,
+                                     banned)
             loss, metrics = algorithm.loss(logprobs, mb.advantages.to(logprobs.device), mask, alpha=adv.alpha,
                                            num_tokens=adv.num_tokens, num_sequences=adv.num_rows,
                                            **extra, **loss_kwargs)
@@ -186,7 +188,7 @@ def backward(accelerator, model: ModelParts, algorithm: Algorithm, temperature: 
 
 
 def _baseline_inputs(algorithm: Algorithm, reference, temperature: float, prompt, rows, ids, mask,
-                     logprobs) -> dict:
+                     logprobs, banned: torch.Tensor) -> dict:
     """Old-policy and reference log-probs, for the algorithms that need them (GRPO, Dr.GRPO)."""
     extra = {}
     if algorithm.needs_old_logprobs:  # one update per rollout: old policy = current, detached
@@ -195,7 +197,7 @@ def _baseline_inputs(algorithm: Algorithm, reference, temperature: float, prompt
         from gpg_vl.models.forward import grouped_completion_logprobs
         with torch.no_grad():
             extra["ref_logprobs"] = grouped_completion_logprobs(reference, prompt, rows, ids, mask,
-                                                                temperature=temperature)
+                                                                temperature=temperature, banned=banned)
     return extra
 
 

@@ -13,6 +13,7 @@ import torch
 
 from gpg_vl.models.forward import completion_logprobs
 from gpg_vl.processing import encode_prompts
+from gpg_vl.trainer.master_weights import make_optimizer
 
 
 def target_texts(samples: list[dict], template: str, random_answers: bool, rng: random.Random,
@@ -44,7 +45,7 @@ def run_warmup(model, processor, samples: list[dict], cfg, *, encode_kwargs: dic
     rng = random.Random(seed)
     device = next(model.parameters()).device
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr)
+    optimizer = make_optimizer(params, master_weights=True, lr=cfg.lr)  # float32 masters for a bf16 policy
     model.train()
     losses = []
     for step in range(cfg.steps):
@@ -61,4 +62,8 @@ def run_warmup(model, processor, samples: list[dict], cfg, *, encode_kwargs: dic
         losses.append(loss.item())
         if (step + 1) % max(1, cfg.steps // 5) == 0:
             log(f"warm-up step {step + 1}/{cfg.steps} loss {loss.item():.3f}")
+    # RL starts clean: no warm-up gradient left in .grad (it would be added to the first RL
+    # step's), and the policy back in eval mode, the mode sampling and the update evaluate it in.
+    optimizer.zero_grad(set_to_none=True)
+    model.eval()
     return losses
