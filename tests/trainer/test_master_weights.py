@@ -38,17 +38,17 @@ def take_steps(run, grads: dict) -> None:
 def test_bf16_run_follows_the_fp32_run(tiny_dirs, synthetic_data, tmp_path):
     low = run_for(tiny_dirs, synthetic_data, tmp_path, "bfloat16")
     full = run_for(tiny_dirs, synthetic_data, tmp_path, "float32")
-    assert next(low.policy.parameters()).dtype == torch.bfloat16
+    assert next(low.model.policy.parameters()).dtype == torch.bfloat16
     with torch.no_grad():  # both start from the same (bf16-representable) weights
-        for p, q in zip(full.policy.parameters(), low.policy.parameters(), strict=True):
+        for p, q in zip(full.model.policy.parameters(), low.model.policy.parameters(), strict=True):
             p.copy_(q.float())
-    start = {n: p.detach().float().clone() for n, p in low.policy.named_parameters()}
+    start = {n: p.detach().float().clone() for n, p in low.model.policy.named_parameters()}
     gen = torch.Generator().manual_seed(0)
-    grads = {n: torch.randn(p.shape, generator=gen) for n, p in full.policy.named_parameters()}
+    grads = {n: torch.randn(p.shape, generator=gen) for n, p in full.model.policy.named_parameters()}
     take_steps(low, grads)
     take_steps(full, grads)
     changed_low = changed_full = total = 0
-    for (n, p), q in zip(low.policy.named_parameters(), full.policy.parameters(), strict=True):
+    for (n, p), q in zip(low.model.policy.named_parameters(), full.model.policy.parameters(), strict=True):
         w_low, w_full = p.detach().float(), q.detach()
         # The bf16 weight is the fp32 run's weight rounded (within one ulp: the fp32 arithmetic of
         # the two runs may round a weight lying near a midpoint either way).
@@ -69,8 +69,8 @@ def test_master_weights_are_saved_with_the_optimizer(tiny_dirs, synthetic_data, 
     take_steps(run, {n: torch.randn(p.shape, generator=gen) for n, p in run.model.policy.named_parameters()})
     state = run.optim.optimizer.state_dict()
     other = run_for(tiny_dirs, synthetic_data, tmp_path / "resumed", "bfloat16")
-    other.optimizer.load_state_dict(state)
-    inner = getattr(other.optimizer, "optimizer", other.optimizer)
+    other.optim.optimizer.load_state_dict(state)
+    inner = getattr(other.optim.optimizer, "optimizer", other.optim.optimizer)
     params = [p for group in inner.param_groups for p in group["params"]]
     masters = state["masters"]
     assert len(masters) == len(params)
