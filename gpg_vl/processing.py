@@ -2,7 +2,8 @@
 
 Prompts go through the processor's chat template (or, in the raw format for base models, are the
 template itself: ``gpg_vl.prompts``) and ``qwen_vl_utils`` (which resizes each image within
-min/max pixels to multiples of 28), so what the policy sees in training is what it sees in
+min/max pixels to multiples of patch x merge: 28 for Qwen2-VL / Qwen2.5-VL, 32 for Qwen3-VL /
+Qwen3.5, read from the checkpoint's processor), so what the policy sees in training is what it sees in
 evaluation and at inference; :func:`prompt_length` counts those tokens without decoding an image.
 ``repeat_for_group`` repeats every prompt G times: ``pixel_values`` is flat over patches ([sum
 of patches over images, C*T*P*P]), so a prompt's image chunk must be repeated, not the tensor
@@ -16,7 +17,6 @@ import torch
 from gpg_vl.prompts import check_prompt_template, render_prompt
 
 VISION_KEYS = ("pixel_values", "image_grid_thw", "image_features")
-IMAGE_FACTOR = 28  # qwen_vl_utils' resize factor: its image_patch_size (14) x spatial merge (2)
 
 __all__ = ["render_prompt", "build_messages", "prompt_text", "encode_prompts", "prompt_length",
            "image_token_count", "images_per_row", "select_rows", "repeat_for_group"]
@@ -67,6 +67,14 @@ def prompt_text(processor, sample: dict, images: list, *, prompt_template: str =
     return text + completion_prefix, messages
 
 
+def patch_size(processor) -> int:
+    """The vision patch side of the checkpoint's image processor (14 for Qwen2-VL / Qwen2.5-VL,
+    16 for Qwen3-VL / Qwen3.5): ``qwen_vl_utils`` resizes to multiples of it x its merge size 2,
+    the image processor to multiples of it x ``merge_size``; both must agree or images are
+    resized twice (families.<name>.FAMILY.patch_size holds the same number)."""
+    return int(processor.image_processor.patch_size)
+
+
 def sample_images(sample: dict) -> list:
     """The sample's images as RGB PIL images, opened defensively (EXIF, modes, size limits)."""
     from gpg_vl.data.images import open_image
@@ -84,7 +92,7 @@ def encode_prompts(processor, samples: list[dict], **prompt_kwargs) -> dict:
     for sample in samples:
         text, msgs = prompt_text(processor, sample, sample_images(sample), **prompt_kwargs)
         texts.append(text)
-        images, _ = process_vision_info(msgs)
+        images, _ = process_vision_info(msgs, image_patch_size=patch_size(processor))
         all_images.extend(images or [])
     processor.tokenizer.padding_side = "left"
     batch = processor(text=texts, images=all_images or None, return_tensors="pt", padding=True)
@@ -98,10 +106,12 @@ def image_token_count(processor, size: tuple[int, int], min_pixels: int | None =
     by its own limits (both: ``families.smart_resize``'s rule, sides multiples of patch x merge),
     and every merge x merge block of patches is one token."""
     from qwen_vl_utils import smart_resize
+    from qwen_vl_utils.vision_process import SPATIAL_MERGE_SIZE
 
     image_processor = processor.image_processor
     width, height = size
-    h, w = smart_resize(height, width, factor=IMAGE_FACTOR, min_pixels=min_pixels, max_pixels=max_pixels)
+    factor = patch_size(processor) * SPATIAL_MERGE_SIZE
+    h, w = smart_resize(height, width, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
     patches = image_processor.get_number_of_image_patches(h, w, {})
     return patches // image_processor.merge_size ** 2
 

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from gpg_vl.families import FAMILIES as _REGISTRY
+
 REPO = Path(__file__).resolve().parents[1]
-FAMILIES = ("qwen2_vl", "qwen2_5_vl")
+FAMILIES = tuple(_REGISTRY)  # the one list (gpg_vl.families): every family test runs for each
 
 
 @pytest.fixture(scope="session", autouse=True)

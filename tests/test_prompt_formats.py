@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from gpg_vl.families import IMAGE_PLACEHOLDER
+from gpg_vl.families import FAMILIES, IMAGE_PLACEHOLDER
 from gpg_vl.models import load_processor
 from gpg_vl.processing import encode_prompts, image_token_count, prompt_length, prompt_text
 from gpg_vl.prompts import check_prompt_template, render_prompt, template_fields
@@ -17,7 +17,7 @@ RAW = ("{image}<image>A conversation between User and Assistant. The user asks a
 PREFIX = "<think>"
 
 
-@pytest.fixture(scope="module", params=["qwen2_vl", "qwen2_5_vl"])
+@pytest.fixture(scope="module", params=list(FAMILIES))
 def processor(request, tiny_dirs):
     return load_processor(str(tiny_dirs[request.param]))
 

@@ -96,7 +96,7 @@ def resized_sizes(batch: dict, items: list[dict], processor, family) -> list[lis
     """(W, H) the processor resized each item's first image to, from ``image_grid_thw``
     (patches per side): the frame Qwen2.5-VL writes its boxes in."""
     grid = batch.get("image_grid_thw")
-    patch = getattr(processor.image_processor, "patch_size", None) or family.patch_size
+    patch = family.patch_size
     sizes, index = [], 0
     for item in items:
         if grid is None or not item["images"]:

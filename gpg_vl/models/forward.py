@@ -19,6 +19,9 @@ import inspect
 import torch
 from torch.utils.checkpoint import checkpoint
 
+from gpg_vl.families import family_of
+from gpg_vl.models.cache import new_cache, repeat_rows
+
 
 def _chunk_logprobs(hidden: torch.Tensor, head: torch.nn.Module, targets: torch.Tensor,
                     temperature: float = 1.0) -> torch.Tensor:
@@ -69,7 +72,7 @@ def completion_logprobs(model, prompt: dict, completion_ids: torch.Tensor, compl
                           dtype=prompt["mm_token_type_ids"].dtype)], dim=1)  # [N, P+C]
     trunk, head = base_and_head(model)
     out = trunk(input_ids=input_ids, attention_mask=attention_mask, mm_token_type_ids=mm_types,
-                image_grid_thw=prompt.get("image_grid_thw"), use_cache=False, **vision_inputs(prompt))
+                image_grid_thw=prompt.get("image_grid_thw"), use_cache=False, **vision_inputs(trunk, prompt))
     hidden = out.last_hidden_state[:, p - 1:p + c - 1]  # [N, C, H]: state before each completion token
     mask = completion_mask.bool()  # [N, C]
     picked = token_logprobs(hidden[mask], head, completion_ids[mask], chunk_tokens)  # [K]
@@ -88,20 +91,17 @@ def encode_images(trunk, prompt: dict) -> dict:
     if prompt.get("pixel_values") is None:
         return prompt
     with torch.no_grad():
-        features = trunk.get_image_features(prompt["pixel_values"], prompt["image_grid_thw"],
-                                            return_dict=True).pooler_output  # per image [tokens_i, H]
+        output = trunk.get_image_features(prompt["pixel_values"], prompt["image_grid_thw"], return_dict=True)
     out = {k: v for k, v in prompt.items() if k != "pixel_values"}
-    out["image_features"] = [f.detach() for f in features]
+    out["image_features"] = family_of(trunk).split_features(output)  # one entry per image
     return out
 
 
-def vision_inputs(prompt: dict) -> dict:
-    """The trunk's vision keyword: encoded ``image_features`` if the prompt has them, else pixels."""
+def vision_inputs(trunk, prompt: dict) -> dict:
+    """The trunk's vision keyword: encoded ``image_features`` if the prompt has them (joined back
+    into the vision output the family's forward reads), else pixels."""
     if prompt.get("image_features") is not None:
-        from transformers.modeling_outputs import BaseModelOutputWithPooling
-
-        return {"mm_encoder_outputs": {"image": BaseModelOutputWithPooling(
-            pooler_output=tuple(prompt["image_features"]))}}
+        return {"mm_encoder_outputs": {"image": family_of(trunk).join_features(prompt["image_features"])}}
     return {"pixel_values": prompt.get("pixel_values")}
 
 
@@ -134,13 +134,11 @@ def output_cache(out):
 
 def prefill(trunk, prompt: dict):
     """Run the prompts once: (KV cache of [B, P], last hidden state [B, H], next position [B])."""
-    from transformers import DynamicCache
-
     positions, next_pos = prompt_positions(trunk, prompt)
     out = trunk(input_ids=prompt["input_ids"], attention_mask=prompt["attention_mask"],
-                mm_token_type_ids=prompt["mm_token_type_ids"], **vision_inputs(prompt),
+                mm_token_type_ids=prompt["mm_token_type_ids"], **vision_inputs(trunk, prompt),
                 image_grid_thw=prompt.get("image_grid_thw"), position_ids=positions,
-                **cache_kwargs(trunk, DynamicCache(config=trunk.config)), use_cache=True)
+                **cache_kwargs(trunk, new_cache(trunk)), use_cache=True)
     return output_cache(out), out.last_hidden_state[:, -1], next_pos
 
 
@@ -167,7 +165,7 @@ def grouped_completion_logprobs(model, prompt: dict, rows: torch.Tensor, complet
     """
     trunk, head = base_and_head(model)
     cache, last_hidden, next_pos = prefill(trunk, prompt)  # [B, H], [B]
-    cache.batch_select_indices(rows)  # every row reads its prompt's keys/values
+    repeat_rows(cache, rows)  # every row reads its prompt's keys/values (and linear states)
     first = last_hidden[rows][:, None]  # [N, 1, H]: the state that predicts completion token 0
     n, c = completion_ids.shape
     if c > 1:

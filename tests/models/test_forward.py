@@ -8,13 +8,14 @@ import pytest
 import torch
 from PIL import Image
 
+from gpg_vl.families import FAMILIES
 from gpg_vl.models.forward import (LogprobModel, completion_logprobs, grouped_completion_logprobs,
                                    token_logprobs)
 from gpg_vl.processing import encode_prompts, repeat_for_group, select_rows
 from gpg_vl.rollout import suppressed_token_ids
 
-FAMILIES = ("qwen2_vl", "qwen2_5_vl")
 G = 2
+FLOAT32_DELTA_RULE = {"qwen3_5"}  # linear-attention layers that compute in float32 in any dtype
 # Completion masks [N=6, C=5]: full rows, early ends, a single-token row.
 MASK = torch.tensor([[1, 1, 1, 1, 1],
                      [1, 1, 0, 0, 0],
@@ -134,8 +135,14 @@ def test_grouped_forward_equals_repeated_forward_in_values_and_gradients(policy_
     assert set(grads) == set(ref_grads) == names  # every parameter gets a gradient, both ways
     visual = [n for n in names if n.startswith("model.visual.")]
     assert visual and any(ref_grads[n].abs().max() > 1e-6 for n in visual)  # the images matter
+    # Relative to the gradient's size. Gated DeltaNet (Qwen3.5) runs its chunked delta rule in float32
+    # whatever the model dtype (transformers torch_chunk_gated_delta_rule), on gradients up to ~1e2 with
+    # these scrambled weights: its rounding reaches ~2e-4 of a gradient; a row paired with the wrong
+    # prompt's states moves it by O(1).
+    tol = 1e-3 if family in FLOAT32_DELTA_RULE else 1e-4
     for name in names:
-        assert (grads[name] - ref_grads[name]).abs().max() <= 1e-4, name
+        scale = max(1.0, float(ref_grads[name].abs().max()))
+        assert (grads[name] - ref_grads[name]).abs().max() <= tol * scale, name
 
 
 def test_grouped_forward_notices_rows_paired_with_the_wrong_prompt(policy_factory):
