@@ -47,13 +47,15 @@ def build_messages(sample: dict, images: list, prompt_template: str = "{problem}
 
 def prompt_text(processor, sample: dict, images: list, *, prompt_template: str = "{problem}",
                 system_prompt: str | None = None, prompt_format: str = "chat", completion_prefix: str = "",
-                min_pixels: int | None = None, max_pixels: int | None = None) -> tuple[str, list[dict]]:
+                min_pixels: int | None = None, max_pixels: int | None = None,
+                chat_template_kwargs: dict | None = None) -> tuple[str, list[dict]]:
     """(text the processor tokenises, messages ``qwen_vl_utils`` reads the images from) for one
     sample. The text holds one ``<|image_pad|>`` per image and ends with ``completion_prefix``.
 
     chat: the chat template around the images and the user text, then the assistant header;
     raw: the template itself, images where it says {image} (VisualThinker-R1-Zero's base-model
     prompt, grpo.py ``make_conversation_sat``), no chat template and no system message.
+    ``chat_template_kwargs``: the family's reasoning switch (``Family.chat_template_kwargs``).
     """
     check_prompt_template(prompt_template, prompt_format)
     if prompt_format == "raw":
@@ -63,7 +65,8 @@ def prompt_text(processor, sample: dict, images: list, *, prompt_template: str =
         messages = [{"role": "user", "content": image_items(images, min_pixels, max_pixels)}]
     else:
         messages = build_messages(sample, images, prompt_template, system_prompt, min_pixels, max_pixels)
-        text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                             **(chat_template_kwargs or {}))
     return text + completion_prefix, messages
 
 

@@ -18,7 +18,7 @@ from gpg_vl.families.base import IMAGE_PLACEHOLDER, QWEN_SPECIAL_TOKENS, VISION_
 from gpg_vl.families.frames import (BOX_FRAMES, RESIZED_FRAMES, box_from_pixels, box_to_pixels, resized_size,
                                     smart_resize)
 
-__all__ = ["FAMILIES", "Family", "get_family", "family_of", "UnsupportedFamilyError", "BOX_FRAMES",
+__all__ = ["FAMILIES", "Family", "get_family", "family_of", "checkpoint_family", "UnsupportedFamilyError", "BOX_FRAMES",
            "RESIZED_FRAMES", "IMAGE_PLACEHOLDER", "QWEN_SPECIAL_TOKENS", "VISION_TOKENS", "box_from_pixels",
            "box_to_pixels", "resized_size", "smart_resize"]
 
@@ -47,6 +47,13 @@ def get_family(name_or_model_type: str) -> Family:
     raise UnsupportedFamilyError(
         f"unsupported model family {name_or_model_type!r}; supported: {', '.join(FAMILIES)}. To add one, "
         f"write gpg_vl/families/{name_or_model_type}.py with a FAMILY record and list it in families._MODULES")
+
+
+def checkpoint_family(path_or_id: str) -> Family:
+    """The family of a checkpoint folder or hub id, from its config.json (no weights loaded)."""
+    from transformers import AutoConfig
+
+    return get_family(AutoConfig.from_pretrained(path_or_id).model_type)
 
 
 def family_of(model) -> Family:

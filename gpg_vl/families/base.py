@@ -55,6 +55,15 @@ class Family:
     # list of per-image entries -> the ``mm_encoder_outputs["image"]`` the trunk's forward takes
     join_features: Callable = field(default=None, repr=False)
 
+    def chat_template_kwargs(self, thinking: bool | None) -> dict:
+        """Keywords for ``apply_chat_template`` that set reasoning on/off (None: the default)."""
+        if thinking is None:
+            return {}
+        if self.thinking_switch is None:
+            raise ValueError(f"data.thinking={thinking}: the {self.name} chat template has no reasoning switch "
+                             "(use a Thinking or Instruct checkpoint instead, or leave data.thinking unset)")
+        return {self.thinking_switch: thinking}
+
     @property
     def model_type(self) -> str:
         return self.name

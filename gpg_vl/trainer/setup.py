@@ -9,6 +9,7 @@ import torch
 
 from gpg_vl.algorithms import get_advantage_estimator, get_policy_loss
 from gpg_vl.config import Config
+from gpg_vl.families import checkpoint_family
 from gpg_vl.models import load_policy, load_processor
 from gpg_vl.models.forward import LogprobModel, base_and_head
 from gpg_vl.trainer.rewards import RewardModel
@@ -103,9 +104,11 @@ def apply_lora(policy, lora, family):
 def prompt_kwargs(cfg: Config) -> dict:
     """How prompts are encoded (training, evaluation, warm-up and the length check alike)."""
     d = cfg.data
+    switch = {} if d.thinking is None else dict(
+        chat_template_kwargs=checkpoint_family(cfg.model.path).chat_template_kwargs(d.thinking))
     return dict(prompt_template=d.prompt_template, system_prompt=d.system_prompt, prompt_format=d.prompt_format,
                 completion_prefix=d.completion_prefix, min_pixels=cfg.model.min_pixels,
-                max_pixels=cfg.model.max_pixels)
+                max_pixels=cfg.model.max_pixels, **switch)
 
 
 def prompt_check(cfg: Config, processor) -> dict:
