@@ -44,6 +44,12 @@ class Family:
     end_tokens: tuple[str, ...] = ("<|im_end|>",)  # besides generation_config.eos_token_id
     vision_tokens: tuple[str, ...] = VISION_TOKENS  # never sampled
     chat_template: str = ""  # the release's chat template (the tiny models carry it)
+    # recipe names: configs/<task>_<recipe_prefix>_<size>b.yaml; release names match name_pattern
+    # (group 1: the size in billions), e.g. Qwen/Qwen3-VL-4B-Instruct
+    recipe_prefix: str = ""
+    name_pattern: str = ""
+    # a base (pre-trained only) release's name matches this: Qwen2-VL-2B (no "Instruct"), Qwen3.5-2B-Base
+    base_pattern: str = r"^(?!.*(instruct|thinking))"
     # chat-template keyword that switches reasoning on/off (Qwen3.5's ``enable_thinking``), if any
     thinking_switch: str | None = None
     # (tokenizer, text overrides, vision overrides) -> config of the real class with tiny sizes

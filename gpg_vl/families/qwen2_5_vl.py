@@ -18,7 +18,7 @@ def tiny_config(tokenizer, text: dict, vision: dict):
 
 
 FAMILY = Family(
-    name="qwen2_5_vl", box_frame="qwen2_5_vl", patch_size=14,
+    name="qwen2_5_vl", recipe_prefix="qwen25vl", name_pattern=r"qwen2\.5-vl-(\d+)b", box_frame="qwen2_5_vl", patch_size=14,
     min_pixels=4 * 28 * 28, max_pixels=16384 * 28 * 28,  # Qwen2.5-VL-3B-Instruct preprocessor_config.json
     tiny_config=tiny_config, chat_template=templates.QWEN2_VL,
     build_processor=qwen2_processor("Qwen2_5_VLProcessor", 14),

@@ -40,7 +40,7 @@ def qwen2_processor(processor_class, patch_size: int):
 
 
 FAMILY = Family(
-    name="qwen2_vl", box_frame="qwen2_vl", patch_size=14,
+    name="qwen2_vl", recipe_prefix="qwen2vl", name_pattern=r"qwen2-vl-(\d+)b", box_frame="qwen2_vl", patch_size=14,
     min_pixels=4 * 28 * 28, max_pixels=16384 * 28 * 28,  # Qwen2-VL-2B-Instruct preprocessor_config.json
     tiny_config=tiny_config, chat_template=templates.QWEN2_VL,
     build_processor=qwen2_processor("Qwen2VLProcessor", 14),

@@ -24,9 +24,9 @@ def tiny_config(tokenizer, text: dict, vision: dict):
 
 
 FAMILY = Family(
-    name="qwen3_5", box_frame="qwen2_vl", patch_size=16,
+    name="qwen3_5", recipe_prefix="qwen35", name_pattern=r"qwen3\.5-(\d+)b", box_frame="qwen2_vl", patch_size=16,
     min_pixels=64 * 32 * 32, max_pixels=16384 * 32 * 32,  # assumed: Qwen3-VL's processor defaults
-    thinking_switch="enable_thinking",
+    thinking_switch="enable_thinking", base_pattern=r"-base",
     chat_template=templates.QWEN3_5, tiny_config=tiny_config, build_processor=build_processor,
     split_features=pooled_per_image, join_features=pooled_output,
 )

@@ -62,7 +62,7 @@ def join_deepstack(entries: list[tuple]):
 
 
 FAMILY = Family(
-    name="qwen3_vl", box_frame="qwen2_vl", patch_size=16,
+    name="qwen3_vl", recipe_prefix="qwen3vl", name_pattern=r"qwen3-vl-(\d+)b", box_frame="qwen2_vl", patch_size=16,
     min_pixels=64 * 32 * 32, max_pixels=16384 * 32 * 32,  # Qwen3-VL-2B-Instruct preprocessor_config.json
     chat_template=templates.QWEN3_VL, tiny_config=tiny_config, build_processor=build_processor,
     split_features=split_deepstack, join_features=join_deepstack,
