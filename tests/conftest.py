@@ -57,7 +57,7 @@ def scramble(model, seed: int = 0, text_std: float = 0.2, vision_std: float = 0.
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, param in model.named_parameters():
-            if param.dim() == 2:
+            if param.dim() == 2 or ".experts." in name:  # MoE experts: [experts, out, in] matrices
                 param.normal_(0.0, vision_std if "visual" in name else text_std, generator=gen)
 
 

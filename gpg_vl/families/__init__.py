@@ -22,12 +22,11 @@ __all__ = ["FAMILIES", "Family", "get_family", "family_of", "checkpoint_family",
            "RESIZED_FRAMES", "IMAGE_PLACEHOLDER", "QWEN_SPECIAL_TOKENS", "VISION_TOKENS", "box_from_pixels",
            "box_to_pixels", "resized_size", "smart_resize"]
 
-_MODULES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_5")
+_MODULES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_5", "qwen3_vl_moe")
 FAMILIES: dict[str, Family] = {
     name: importlib.import_module(f"gpg_vl.families.{name}").FAMILY for name in _MODULES}
 # Architectures transformers has whose path gpg-vl does not test: refused, not run untested.
 UNTESTED = {
-    "qwen3_vl_moe": "Qwen3-VL MoE (expert routing and its load-balancing loss are untested here)",
     "qwen3_5_moe": "Qwen3.5 MoE (expert routing and its load-balancing loss are untested here)",
 }
 

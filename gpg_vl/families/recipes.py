@@ -19,7 +19,8 @@ from gpg_vl.families import FAMILIES, get_family
 def recipe_key(model: str) -> str:
     """``qwen3vl_4b`` for Qwen/Qwen3-VL-4B-Instruct (or a folder of it); ValueError if unknown."""
     name = Path(model.rstrip("/")).name.lower()
-    named = [(fam, m) for fam in FAMILIES.values() if (m := re.search(fam.name_pattern, name))]
+    named = sorted(((fam, m) for fam in FAMILIES.values() if (m := re.search(fam.name_pattern, name))),
+                   key=lambda fm: -len(fm[1].group(0)))  # the most specific: Qwen3-VL-30B-A3B is the MoE
     config = Path(model) / "config.json"
     if config.is_file():
         family = get_family(json.loads(config.read_text()).get("model_type", "?"))

@@ -14,7 +14,8 @@ from gpg_vl.processing import encode_prompts
 
 # Box frames written out per family (QwenLM/Qwen3-VL README: Qwen3-VL grounds in "relative
 # position coordinates", 0-1000 as Qwen2-VL; Qwen3.5 shares its vision tower and frame).
-FRAMES = {"qwen2_vl": "qwen2_vl", "qwen2_5_vl": "qwen2_5_vl", "qwen3_vl": "qwen2_vl", "qwen3_5": "qwen2_vl"}
+FRAMES = {"qwen2_vl": "qwen2_vl", "qwen2_5_vl": "qwen2_5_vl", "qwen3_vl": "qwen2_vl", "qwen3_5": "qwen2_vl",
+          "qwen3_vl_moe": "qwen2_vl"}
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))

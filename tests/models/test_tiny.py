@@ -10,15 +10,16 @@ from PIL import Image
 from gpg_vl.families import FAMILIES, QWEN_SPECIAL_TOKENS, get_family
 
 PROCESSOR_CLASS = {"qwen2_vl": "Qwen2VLProcessor", "qwen2_5_vl": "Qwen2_5_VLProcessor",
-                   "qwen3_vl": "Qwen3VLProcessor", "qwen3_5": "Qwen3VLProcessor"}
+                   "qwen3_vl": "Qwen3VLProcessor", "qwen3_5": "Qwen3VLProcessor", "qwen3_vl_moe": "Qwen3VLProcessor"}
 MODEL_CLASS = {"qwen2_vl": "Qwen2VLForConditionalGeneration", "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
-               "qwen3_vl": "Qwen3VLForConditionalGeneration", "qwen3_5": "Qwen3_5ForConditionalGeneration"}
+               "qwen3_vl": "Qwen3VLForConditionalGeneration", "qwen3_5": "Qwen3_5ForConditionalGeneration",
+               "qwen3_vl_moe": "Qwen3VLMoeForConditionalGeneration"}
 # What each release's template writes for [image, "What?"] (chat_template.json of Qwen2-VL-2B-Instruct,
 # Qwen3-VL-2B-Instruct: no default system message; Qwen3.5 opens its reasoning block).
 GENERATION_PROMPT = {
     "qwen2_vl": "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n", "qwen2_5_vl":
-    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n", "qwen3_vl": "", "qwen3_5": ""}
-ASSISTANT = {"qwen2_vl": "", "qwen2_5_vl": "", "qwen3_vl": "", "qwen3_5": "<think>\n"}
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n", "qwen3_vl": "", "qwen3_5": "", "qwen3_vl_moe": ""}
+ASSISTANT = {"qwen2_vl": "", "qwen2_5_vl": "", "qwen3_vl": "", "qwen3_5": "<think>\n", "qwen3_vl_moe": ""}
 
 
 @pytest.fixture(scope="module", params=FAMILIES)

@@ -137,7 +137,8 @@ def test_bad_options_are_clear_errors():
 # (Qwen2-VL; Qwen3-VL and Qwen3.5: QwenLM/Qwen3-VL README "relative position coordinates",
 # evaluation/ODinW-13 divides by 1000), or pixels of the 1008x504 resized image (Qwen2.5-VL).
 WRITTEN = {"qwen2_vl": "[100, 100, 300, 500]", "qwen3_vl": "[100, 100, 300, 500]",
-           "qwen3_5": "[100, 100, 300, 500]", "qwen2_5_vl": "[100.8, 50.4, 302.4, 252]"}
+           "qwen3_5": "[100, 100, 300, 500]", "qwen3_vl_moe": "[100, 100, 300, 500]",
+           "qwen2_5_vl": "[100.8, 50.4, 302.4, 252]"}
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
