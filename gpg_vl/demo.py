@@ -78,12 +78,15 @@ def pixel_overrides(family: str) -> list[str]:
 
 
 def run_demo(out_dir: str = "runs/demo", config: str | None = None, overrides: list[str] = (),
-             family: str = "qwen2_vl") -> dict:
+             family: str | None = None) -> dict:
     from gpg_vl.config import Config, load_config
     from gpg_vl.data.synthetic import make_synthetic, tokenizer_corpus
     from gpg_vl.models.tiny import build_tiny
     from gpg_vl.trainer.loop import train
 
+    from gpg_vl.families import FAMILIES
+
+    family = family or next(iter(FAMILIES))  # Qwen2-VL, the demo's measured default
     t0 = time.perf_counter()
     out = Path(out_dir)
     model_dir, data_dir = out / "tiny-model", out / "data"

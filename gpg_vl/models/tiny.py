@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gpg_vl.families import QWEN_SPECIAL_TOKENS, get_family, templates
+from gpg_vl.families import FAMILIES, QWEN_SPECIAL_TOKENS, get_family, templates
 
 # Generic text so that any prompt tokenizes sensibly (byte-level BPE covers every byte anyway).
 _BASE_CORPUS = [
@@ -64,7 +64,7 @@ def build_processor(family: str, tokenizer, min_pixels: int, max_pixels: int):
     return get_family(family).build_processor(tokenizer, min_pixels, max_pixels)
 
 
-def build_tiny(out_dir: str | Path, family: str = "qwen2_vl", seed: int = 0, corpus: list[str] = (),
+def build_tiny(out_dir: str | Path, family: str = next(iter(FAMILIES)), seed: int = 0, corpus: list[str] = (),
                vocab_size: int = 400, text: dict | None = None, vision: dict | None = None,
                min_pixels: int = 56 * 56, max_pixels: int = 448 * 448) -> Path:
     """Build and save a random-weight tiny policy, tokenizer and processor; returns the folder."""
