@@ -51,3 +51,23 @@ def test_thinking_switch_reaches_qwen3_5_s_template_and_is_refused_elsewhere(tin
     with pytest.raises(ValueError, match="no reasoning switch"):
         prompt_kwargs(cfg)
     assert "chat_template_kwargs" not in prompt_kwargs(load_config(Config, None, [f"model.path={tiny_dirs['qwen3_vl']}"]))
+
+
+def test_a_template_that_opens_think_needs_the_prefilled_format_mode(tiny_dirs):
+    from gpg_vl.config import Config, load_config
+    from gpg_vl.families import opens_think
+    from gpg_vl.trainer.setup import check_format_mode
+
+    qwen35 = load_processor(str(tiny_dirs["qwen3_5"]))
+    assert opens_think(qwen35) and not opens_think(qwen35, {"enable_thinking": False})
+    assert not opens_think(load_processor(str(tiny_dirs["qwen3_vl"])))
+
+    def cfg(family, *overrides):
+        return load_config(Config, None, [f"model.path={tiny_dirs[family]}", *overrides])
+
+    think = "rewards=[{name: format, options: {mode: think}}]"
+    with pytest.raises(ValueError, match=r"rewards\[0\].*opens <think> itself.*think_prefilled"):
+        check_format_mode(cfg("qwen3_5", think), qwen35)
+    check_format_mode(cfg("qwen3_5", "rewards=[{name: format, options: {mode: think_prefilled}}]"), qwen35)
+    check_format_mode(cfg("qwen3_5", think, "data.thinking=false"), qwen35)  # empty block: a fresh <think>
+    check_format_mode(cfg("qwen3_vl", think), load_processor(str(tiny_dirs["qwen3_vl"])))

@@ -18,7 +18,7 @@ from gpg_vl.families.base import IMAGE_PLACEHOLDER, QWEN_SPECIAL_TOKENS, VISION_
 from gpg_vl.families.frames import (BOX_FRAMES, RESIZED_FRAMES, box_from_pixels, box_to_pixels, resized_size,
                                     smart_resize)
 
-__all__ = ["FAMILIES", "Family", "get_family", "family_of", "checkpoint_family", "UnsupportedFamilyError", "BOX_FRAMES",
+__all__ = ["FAMILIES", "Family", "get_family", "family_of", "checkpoint_family", "opens_think", "UnsupportedFamilyError", "BOX_FRAMES",
            "RESIZED_FRAMES", "IMAGE_PLACEHOLDER", "QWEN_SPECIAL_TOKENS", "VISION_TOKENS", "box_from_pixels",
            "box_to_pixels", "resized_size", "smart_resize"]
 
@@ -53,6 +53,16 @@ def checkpoint_family(path_or_id: str) -> Family:
     from transformers import AutoConfig
 
     return get_family(AutoConfig.from_pretrained(path_or_id).model_type)
+
+
+def opens_think(processor, chat_template_kwargs: dict | None = None) -> bool:
+    """Whether the chat template's generation prompt opens a reasoning block itself (Qwen3-VL
+    Thinking checkpoints; Qwen3.5 unless ``enable_thinking=false``): completions then start inside
+    ``<think>``, as after a ``<think>`` prefill."""
+    messages = [{"role": "user", "content": [{"type": "text", "text": "x"}]}]
+    text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                         **(chat_template_kwargs or {}))
+    return text.rstrip().endswith("<think>")
 
 
 def family_of(model) -> Family:

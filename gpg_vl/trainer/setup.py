@@ -9,7 +9,7 @@ import torch
 
 from gpg_vl.algorithms import get_advantage_estimator, get_policy_loss
 from gpg_vl.config import Config
-from gpg_vl.families import checkpoint_family
+from gpg_vl.families import checkpoint_family, opens_think
 from gpg_vl.models import load_policy, load_processor
 from gpg_vl.models.forward import LogprobModel, base_and_head
 from gpg_vl.trainer.rewards import RewardModel
@@ -122,6 +122,18 @@ def prompt_check(cfg: Config, processor) -> dict:
                 max_prompt_length=cfg.data.max_prompt_length, on_long_prompt=cfg.data.on_long_prompt)
 
 
+def check_format_mode(cfg: Config, processor) -> None:
+    """A chat template that opens <think> itself leaves completions inside the block: the format
+    reward must not ask them to open it again (every completion would score 0)."""
+    if cfg.data.prompt_format != "chat" or not opens_think(processor, prompt_kwargs(cfg).get("chat_template_kwargs")):
+        return
+    for i, spec in enumerate(cfg.rewards):
+        if spec.name == "format" and spec.options.get("mode", "think") == "think":
+            raise ValueError(f"rewards[{i}] (format, mode think): the chat template of {cfg.model.path} opens "
+                             "<think> itself; use options: {mode: think_prefilled}" +
+                             (" or data.thinking=false" if cfg.data.thinking is None else ""))
+
+
 def load_data(cfg: Config, processor=None) -> tuple[list, list]:
     """Training and test samples, checked; with data.max_prompt_length, ``processor`` counts prompts."""
     from gpg_vl.data.dataset import load_samples
@@ -159,6 +171,7 @@ def build_run(cfg: Config) -> Run:
     policy, processor, family = load_policy(
         cfg.model.path, dtype=cfg.model.dtype, device=device, attn_implementation=cfg.model.attn_implementation,
         min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels, processor=processor)
+    check_format_mode(cfg, processor)
     reward_model = RewardModel(cfg.rewards, family.box_frame)
     if cfg.model.lora.enabled:
         policy = apply_lora(policy, cfg.model.lora, family)
