@@ -1,4 +1,4 @@
-"""A short GPG run improves the reward, for every family in ``gpg_vl.families``.
+"""A short GPG run improves the reward, and its export reloads, for every family in ``gpg_vl.families``.
 
 The reward is the share of a completion's characters that are digits (a test verifier): the
 tiny random policy starts near the digits' share of its vocabulary, and GPG steps must raise it.
@@ -8,9 +8,13 @@ update with the vision tower training, AdamW).
 from __future__ import annotations
 
 import pytest
+import torch
 
 from gpg_vl.config import Config, load_config
 from gpg_vl.families import FAMILIES
+from gpg_vl.models import load_policy
+from gpg_vl.processing import encode_prompts
+from gpg_vl.trainer.checkpoint import export_policy
 from gpg_vl.trainer.setup import build_run
 from gpg_vl.trainer.step import train_step
 from gpg_vl.verifiers import VERIFIERS
@@ -38,3 +42,11 @@ def test_a_short_gpg_run_raises_the_reward(tiny_dirs, synthetic_data, tmp_path, 
     rewards = [train_step(run)["reward"] for _ in range(STEPS)]
     print(family, [round(r, 3) for r in rewards])
     assert sum(rewards[-2:]) / 2 > sum(rewards[:2]) / 2 + 0.1, rewards
+
+    # The export loads as the family's release does and computes what the trained policy computes.
+    export_policy(run, tmp_path / "final")
+    loaded, _, fam = load_policy(str(tmp_path / "final"))
+    assert fam.name == family and type(loaded) is type(run.policy)
+    batch = encode_prompts(run.processor, run.train_samples[:2], **run.encode_kwargs)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.eval()(**batch).logits, run.policy.eval()(**batch).logits)
