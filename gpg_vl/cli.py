@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from gpg_vl.errors import ConfigError, MissingInputError
+from gpg_vl.families import FAMILIES
 
 
 def cmd_build_tiny(args) -> int:
@@ -88,7 +89,7 @@ def shutdown_distributed(wait: bool = True) -> None:
 def cmd_demo(args) -> int:
     from gpg_vl.demo import run_demo
 
-    run_demo(args.out, config=args.config, overrides=args.overrides)
+    run_demo(args.out, config=args.config, overrides=args.overrides, family=args.family)
     return 0
 
 
@@ -110,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("build-tiny", help="build a tiny random-weight Qwen-VL policy locally")
-    p.add_argument("--family", choices=["qwen2_vl", "qwen2_5_vl"], default="qwen2_vl")
+    p.add_argument("--family", choices=list(FAMILIES), default=next(iter(FAMILIES)))
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(fn=cmd_build_tiny)
@@ -136,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the embedded demo: tiny model, synthetic tasks, before/after report")
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--config", default=None, help="demo config (default: configs/demo.yaml)")
+    p.add_argument("--family", choices=list(FAMILIES), default=next(iter(FAMILIES)),
+                   help="model family of the tiny policy (gpg_vl.families)")
     p.add_argument("overrides", nargs="*")
     p.set_defaults(fn=cmd_demo)
 

@@ -1,4 +1,5 @@
-"""The embedded demo: a tiny local Qwen2-VL learns synthetic visual tasks with GPG, on CPU.
+"""The embedded demo: a tiny local policy (Qwen2-VL unless ``family`` says otherwise) learns
+synthetic visual tasks with GPG, on CPU.
 
 Builds the tiny model and the synthetic data (unless already there), runs ``configs/demo.yaml``
 (format warm-up on random answers, then GPG), evaluates before and after on the held-out split,
@@ -66,20 +67,34 @@ def write_markdown(report: dict, path: Path) -> None:
     path.write_text("\n".join(lines))
 
 
-def run_demo(out_dir: str = "runs/demo", config: str | None = None, overrides: list[str] = ()) -> dict:
+def pixel_overrides(family: str) -> list[str]:
+    """Pixel limits that keep every synthetic image at 4 x 4 merged tokens of the family's size
+    (112 px for patch 14, 128 px for patch 16; the synthetic grid is scaled with the image)."""
+    from gpg_vl.data.synthetic import GRID
+    from gpg_vl.families import get_family
+
+    side = GRID * get_family(family).resize_factor
+    return [f"model.min_pixels={side * side}", f"model.max_pixels={side * side}"]
+
+
+def run_demo(out_dir: str = "runs/demo", config: str | None = None, overrides: list[str] = (),
+             family: str | None = None) -> dict:
     from gpg_vl.config import Config, load_config
     from gpg_vl.data.synthetic import make_synthetic, tokenizer_corpus
     from gpg_vl.models.tiny import build_tiny
     from gpg_vl.trainer.loop import train
 
+    from gpg_vl.families import FAMILIES
+
+    family = family or next(iter(FAMILIES))  # Qwen2-VL, the demo's measured default
     t0 = time.perf_counter()
     out = Path(out_dir)
     model_dir, data_dir = out / "tiny-model", out / "data"
     paths = [f"model.path={model_dir}", f"data.train={data_dir / 'train.jsonl'}",
              f"data.test={data_dir / 'test.jsonl'}", f"train.output_dir={out}"]
-    cfg = load_config(Config, config or DEFAULT_CONFIG, paths + list(overrides))
+    cfg = load_config(Config, config or DEFAULT_CONFIG, paths + pixel_overrides(family) + list(overrides))
     if not (model_dir / "config.json").exists():
-        build_tiny(model_dir, family="qwen2_vl", seed=cfg.train.seed, corpus=tokenizer_corpus())
+        build_tiny(model_dir, family=family, seed=cfg.train.seed, corpus=tokenizer_corpus())
         print(f"built the tiny policy in {model_dir}")
     if not (data_dir / "test.jsonl").exists():
         make_synthetic(data_dir, seed=cfg.train.seed)

@@ -2,7 +2,8 @@
 
 Prompts go through the processor's chat template (or, in the raw format for base models, are the
 template itself: ``gpg_vl.prompts``) and ``qwen_vl_utils`` (which resizes each image within
-min/max pixels to multiples of 28), so what the policy sees in training is what it sees in
+min/max pixels to multiples of patch x merge: 28 for Qwen2-VL / Qwen2.5-VL, 32 for Qwen3-VL /
+Qwen3.5, read from the checkpoint's processor), so what the policy sees in training is what it sees in
 evaluation and at inference; :func:`prompt_length` counts those tokens without decoding an image.
 ``repeat_for_group`` repeats every prompt G times: ``pixel_values`` is flat over patches ([sum
 of patches over images, C*T*P*P]), so a prompt's image chunk must be repeated, not the tensor
@@ -17,7 +18,6 @@ from gpg_vl.errors import ConfigError
 from gpg_vl.prompts import check_prompt_template, render_prompt
 
 VISION_KEYS = ("pixel_values", "image_grid_thw", "image_features")
-IMAGE_FACTOR = 28  # qwen_vl_utils' resize factor: its image_patch_size (14) x spatial merge (2)
 
 __all__ = ["render_prompt", "build_messages", "prompt_text", "encode_prompts", "prompt_length",
            "image_token_count", "images_per_row", "select_rows", "repeat_for_group"]
@@ -48,13 +48,15 @@ def build_messages(sample: dict, images: list, prompt_template: str = "{problem}
 
 def prompt_text(processor, sample: dict, images: list, *, prompt_template: str = "{problem}",
                 system_prompt: str | None = None, prompt_format: str = "chat", completion_prefix: str = "",
-                min_pixels: int | None = None, max_pixels: int | None = None) -> tuple[str, list[dict]]:
+                min_pixels: int | None = None, max_pixels: int | None = None,
+                chat_template_kwargs: dict | None = None) -> tuple[str, list[dict]]:
     """(text the processor tokenises, messages ``qwen_vl_utils`` reads the images from) for one
     sample. The text holds one ``<|image_pad|>`` per image and ends with ``completion_prefix``.
 
     chat: the chat template around the images and the user text, then the assistant header;
     raw: the template itself, images where it says {image} (VisualThinker-R1-Zero's base-model
     prompt, grpo.py ``make_conversation_sat``), no chat template and no system message.
+    ``chat_template_kwargs``: the family's reasoning switch (``Family.chat_template_kwargs``).
     """
     check_prompt_template(prompt_template, prompt_format)
     if prompt_format == "raw":
@@ -64,8 +66,17 @@ def prompt_text(processor, sample: dict, images: list, *, prompt_template: str =
         messages = [{"role": "user", "content": image_items(images, min_pixels, max_pixels)}]
     else:
         messages = build_messages(sample, images, prompt_template, system_prompt, min_pixels, max_pixels)
-        text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                             **(chat_template_kwargs or {}))
     return text + completion_prefix, messages
+
+
+def patch_size(processor) -> int:
+    """The vision patch side of the checkpoint's image processor (14 for Qwen2-VL / Qwen2.5-VL,
+    16 for Qwen3-VL / Qwen3.5): ``qwen_vl_utils`` resizes to multiples of it x its merge size 2,
+    the image processor to multiples of it x ``merge_size``; both must agree or images are
+    resized twice (families.<name>.FAMILY.patch_size holds the same number)."""
+    return int(processor.image_processor.patch_size)
 
 
 def sample_images(sample: dict) -> list:
@@ -85,7 +96,7 @@ def encode_prompts(processor, samples: list[dict], **prompt_kwargs) -> dict:
     for sample in samples:
         text, msgs = prompt_text(processor, sample, sample_images(sample), **prompt_kwargs)
         texts.append(text)
-        images, _ = process_vision_info(msgs)
+        images, _ = process_vision_info(msgs, image_patch_size=patch_size(processor))
         all_images.extend(images or [])
     processor.tokenizer.padding_side = "left"
     batch = processor(text=texts, images=all_images or None, return_tensors="pt", padding=True)
@@ -99,10 +110,12 @@ def image_token_count(processor, size: tuple[int, int], min_pixels: int | None =
     by its own limits (both: ``families.smart_resize``'s rule, sides multiples of patch x merge),
     and every merge x merge block of patches is one token."""
     from qwen_vl_utils import smart_resize
+    from qwen_vl_utils.vision_process import SPATIAL_MERGE_SIZE
 
     image_processor = processor.image_processor
     width, height = size
-    h, w = smart_resize(height, width, factor=IMAGE_FACTOR, min_pixels=min_pixels, max_pixels=max_pixels)
+    factor = patch_size(processor) * SPATIAL_MERGE_SIZE
+    h, w = smart_resize(height, width, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
     patches = image_processor.get_number_of_image_patches(h, w, {})
     return patches // image_processor.merge_size ** 2
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from gpg_vl.families import VISION_TOKENS
+from gpg_vl.families import VISION_TOKENS, family_of
+from gpg_vl.models.cache import repeat_rows
 from gpg_vl.models.forward import base_and_head, encode_images, extend, prefill
 
 
@@ -28,20 +29,23 @@ class Rollout:
     truncated: torch.Tensor  # [N] bool: no end token within max_new_tokens
 
 
+def _known_ids(tokenizer, tokens) -> list[int]:
+    ids = [tokenizer.convert_tokens_to_ids(t) for t in tokens]
+    return [i for i in ids if isinstance(i, int) and i != tokenizer.unk_token_id]
+
+
 def end_token_ids(model, tokenizer) -> list[int]:
-    """Token ids that end a completion: the generation config's eos ids and <|im_end|>."""
+    """Token ids that end a completion: the generation config's eos ids and the family's end
+    tokens (``Family.end_tokens``: <|im_end|> for every Qwen-VL)."""
     eos = model.generation_config.eos_token_id
     ids = set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
-    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    if isinstance(im_end, int) and im_end != tokenizer.unk_token_id:
-        ids.add(im_end)
+    ids.update(_known_ids(tokenizer, family_of(model).end_tokens))
     return sorted(i for i in ids if i is not None)
 
 
-def suppressed_token_ids(tokenizer) -> list[int]:
-    """Vision placeholder tokens the policy must never sample."""
-    ids = [tokenizer.convert_tokens_to_ids(t) for t in VISION_TOKENS]
-    return [i for i in ids if isinstance(i, int) and i != tokenizer.unk_token_id]
+def suppressed_token_ids(tokenizer, tokens: tuple[str, ...] = VISION_TOKENS) -> list[int]:
+    """Vision placeholder tokens the policy must never sample (``Family.vision_tokens``)."""
+    return _known_ids(tokenizer, tokens)
 
 
 def completion_mask(completion_ids: torch.Tensor, end_ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,13 +95,14 @@ def generate(model, processor, batch: dict, *, max_new_tokens: int, do_sample: b
     if encode_images_once:
         batch = encode_images(trunk, batch)
     end_ids = torch.tensor(end_token_ids(model, tokenizer), device=device)
-    banned = torch.tensor(suppressed_token_ids(tokenizer), dtype=torch.long, device=device)
+    banned = torch.tensor(suppressed_token_ids(tokenizer, family_of(model).vision_tokens), dtype=torch.long,
+                          device=device)
     was_training = model.training
     model.eval()
     try:
         cache, last_hidden, next_pos = prefill(trunk, batch)  # one prefill per prompt
         rows = torch.arange(batch["input_ids"].shape[0], device=device).repeat_interleave(num_generations)
-        cache.batch_select_indices(rows)  # the group's G samples share the prompt's cache
+        repeat_rows(cache, rows)  # the group's G samples share the prompt's cache
         attn = batch["attention_mask"][rows]  # [N, P]
         logits = head(last_hidden[rows])  # [N, V]
         done = torch.zeros(len(rows), dtype=torch.bool, device=device)

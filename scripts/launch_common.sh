@@ -32,14 +32,12 @@ _gpu_count() {  # GPUs nvidia-smi lists, else 1
     if [[ "$n" -gt 0 ]]; then echo "$n"; else echo 1; fi
 }
 
-# Config suffix from a model name: Qwen/Qwen2-VL-2B-Instruct -> qwen2vl_2b,
-# Qwen2.5-VL-7B-Instruct -> qwen25vl_7b; empty for anything else (a local checkpoint: use --config).
+# Config suffix of a model: the family from the checkpoint's config.json (a local folder) or the
+# release name (a hub id), the size from the name: Qwen/Qwen2-VL-2B-Instruct -> qwen2vl_2b,
+# /ckpt/Qwen3-VL-4B-Instruct -> qwen3vl_4b (gpg_vl/families/recipes.py). On failure: the reason, and
+# a non-zero status.
 model_key() {
-    local name
-    name=$(basename "${1%/}" | tr '[:upper:]' '[:lower:]')
-    if [[ "$name" =~ qwen2\.5-vl-([0-9]+)b ]]; then echo "qwen25vl_${BASH_REMATCH[1]}b"
-    elif [[ "$name" =~ qwen2-vl-([0-9]+)b ]]; then echo "qwen2vl_${BASH_REMATCH[1]}b"
-    fi
+    "$GPG_VL_BIN/python" -m gpg_vl.families.recipes "$1"
 }
 
 _print_command() {  # the command, shell-quoted, on one line
@@ -167,8 +165,7 @@ _train_check() {
     case "$DEVICE" in gpu|cpu) ;; *) _die_usage "DEVICE must be gpu or cpu, got '$DEVICE'" ;; esac
     if [[ -z "$CONFIG" ]]; then
         local key
-        key=$(model_key "$MODEL")
-        [[ -n "$key" ]] || _die_usage "cannot tell the config from the model name '$MODEL'; pass --config configs/${TASK}_<model>.yaml"
+        key=$(model_key "$MODEL") || _die_usage "$key"
         CONFIG="$GPG_VL_ROOT/configs/${TASK}_${key}.yaml"
         [[ -f "$CONFIG" ]] || _die_usage "no recipe configs/${TASK}_${key}.yaml (recipes: $(_task_configs)); pass --config"
     fi

@@ -14,11 +14,9 @@ CONFIG_GIVEN=0
 for arg in "$@"; do [[ "$arg" == --config || "$arg" == --config=* ]] && CONFIG_GIVEN=1; done
 
 task_overrides() {  # a base model: configs/sat_<model>_base.yaml instead of the Instruct recipe
-    local name
-    name=$(basename "${MODEL%/}" | tr '[:upper:]' '[:lower:]')
-    [[ "$CONFIG_GIVEN" == 0 && "$name" != *instruct* ]] || return 0
+    [[ "$CONFIG_GIVEN" == 0 && "$("$GPG_VL_BIN/python" -m gpg_vl.families.recipes --is-base "$MODEL")" == yes ]] || return 0
     local base="$GPG_VL_ROOT/configs/sat_$(model_key "$MODEL")_base.yaml"
-    [[ -f "$base" ]] || _die_usage "'$MODEL' looks like a base model (no 'Instruct' in its name) and there is no configs/$(basename "$base"); pass --config"
+    [[ -f "$base" ]] || _die_usage "'$MODEL' looks like a base model (its name, gpg_vl/families) and there is no configs/$(basename "$base"); pass --config"
     CONFIG="$base"
 }
 

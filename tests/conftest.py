@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from gpg_vl.families import FAMILIES as _REGISTRY
+
 REPO = Path(__file__).resolve().parents[1]
-FAMILIES = ("qwen2_vl", "qwen2_5_vl")
+FAMILIES = tuple(_REGISTRY)  # the one list (gpg_vl.families): every family test runs for each
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -55,7 +57,7 @@ def scramble(model, seed: int = 0, text_std: float = 0.2, vision_std: float = 0.
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, param in model.named_parameters():
-            if param.dim() == 2:
+            if param.dim() == 2 or ".experts." in name:  # MoE experts: [experts, out, in] matrices
                 param.normal_(0.0, vision_std if "visual" in name else text_std, generator=gen)
 
 

@@ -114,3 +114,16 @@ def test_demo_end_to_end_on_prepared_inputs(tiny_dirs, synthetic_data, tmp_path,
     assert "| grounding_miou |" in md and "![reward per step](reward.png)" in md
     assert (out / "final" / "model.safetensors").is_file()
     assert "built the tiny policy" not in capsys.readouterr().out
+
+
+def test_demo_takes_a_family_and_keeps_its_images_at_4_x_4_tokens():
+    from gpg_vl.cli import build_parser
+    from gpg_vl.demo import pixel_overrides
+    from gpg_vl.families import FAMILIES
+
+    assert build_parser().parse_args(["demo", "--family", "qwen3_vl"]).family == "qwen3_vl"
+    assert build_parser().parse_args(["demo"]).family == next(iter(FAMILIES))
+    # 112 px = 4 x 28 px tokens (patch 14); 128 px = 4 x 32 px tokens (patch 16)
+    assert pixel_overrides("qwen2_vl") == ["model.min_pixels=12544", "model.max_pixels=12544"]
+    assert pixel_overrides("qwen3_vl") == ["model.min_pixels=16384", "model.max_pixels=16384"]
+    assert set(build_parser().parse_args(["build-tiny", "--out", "x"]).__dict__) >= {"family"}

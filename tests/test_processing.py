@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from gpg_vl.errors import DataError
+from gpg_vl.families import FAMILIES, get_family, smart_resize
 from gpg_vl.models import load_processor
 from gpg_vl.processing import (build_messages, encode_prompts, images_per_row, repeat_for_group,
                                select_rows)
@@ -208,3 +209,16 @@ def test_images_per_row_rejects_a_grid_that_does_not_match(batch, image_token):
         images_per_row(batch["input_ids"], grid, image_token)
     with pytest.raises(ValueError, match="no placeholder"):
         images_per_row(batch["input_ids"][:2], batch["image_grid_thw"], image_token)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_images_are_resized_once_by_the_family_s_factor(tiny_dirs, family):
+    """qwen_vl_utils resizes with the family's patch x merge (28 or 32), so the image processor
+    keeps that size: the grid is the single resize of the original image. With 28 for a patch-16
+    family a 500x300 image became 504x308, then 512x320 in the processor, not 512x288."""
+    fam = get_family(family)
+    processor = load_processor(str(tiny_dirs[family]))
+    sample = {"id": "r", "images": [Image.new("RGB", (500, 300), (9, 9, 9))], "problem": "Q"}
+    grid = encode_prompts(processor, [sample], max_pixels=600 * 600)["image_grid_thw"]  # [1, 3]
+    h, w = smart_resize(300, 500, factor=fam.resize_factor, max_pixels=600 * 600)
+    assert grid.tolist() == [[1, h // fam.patch_size, w // fam.patch_size]]

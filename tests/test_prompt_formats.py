@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from gpg_vl.families import IMAGE_PLACEHOLDER
+from gpg_vl.families import FAMILIES, IMAGE_PLACEHOLDER
 from gpg_vl.models import load_processor
 from gpg_vl.processing import encode_prompts, image_token_count, prompt_length, prompt_text
 from gpg_vl.prompts import check_prompt_template, render_prompt, template_fields
@@ -17,7 +17,7 @@ RAW = ("{image}<image>A conversation between User and Assistant. The user asks a
 PREFIX = "<think>"
 
 
-@pytest.fixture(scope="module", params=["qwen2_vl", "qwen2_5_vl"])
+@pytest.fixture(scope="module", params=list(FAMILIES))
 def processor(request, tiny_dirs):
     return load_processor(str(tiny_dirs[request.param]))
 
@@ -89,7 +89,8 @@ def test_chat_prompt_with_a_prefix_continues_the_assistant_turn(processor):
     plain = encode_prompts(processor, [sample()])["input_ids"][0].tolist()
     prefilled = encode_prompts(processor, [sample()], completion_prefix=PREFIX)["input_ids"][0].tolist()
     assert prefilled == plain + ids_of(processor, PREFIX)
-    assert processor.tokenizer.decode(plain).endswith("<|im_start|>assistant\n")
+    # the assistant header, or (Qwen3.5's template, reasoning on by default) the header and an opened <think>
+    assert processor.tokenizer.decode(plain).endswith(("<|im_start|>assistant\n", "<|im_start|>assistant\n<think>\n"))
 
 
 def test_the_placeholder_is_what_the_chat_template_writes_for_an_image(processor):

@@ -64,6 +64,10 @@ class DataConfig:
     completion_prefix: str = opt("", "text appended to the prompt, after the chat template's assistant "
                                      "header in chat format (a prefill, e.g. '<think>'): the model continues it; "
                                      "it is part of the prompt, not of the scored or trained completion")
+    thinking: bool | None = opt(None, "reasoning switch of a chat template that has one (Qwen3.5: "
+                                      "enable_thinking; false writes an empty <think></think>); None: the "
+                                      "template's default. Qwen3-VL has none: its Thinking checkpoints open "
+                                      "<think> in the template, Instruct ones do not")
     max_prompt_length: int | None = opt(None, "training rows whose prompt (text + image tokens, as the "
                                               "processor expands them) is longer are skipped or refused "
                                               "before training (data.on_long_prompt); never truncated")

@@ -2,7 +2,8 @@
 
 Each task is designed so a tiny randomly initialised vision tower can see what it asks
 (issue 2, item 10, measured facts): at 112 px the processor makes 8 x 8 patches, merged into
-4 x 4 language-model tokens of 28 px each, and every task aligns its content with that grid.
+4 x 4 language-model tokens of 28 px each (patch-16 families: scaled to 128 px, 4 x 4 tokens of
+32 px), and every task aligns its content with that grid.
 - classification: one large shape of one of four colours; the answer is the colour word.
 - counting: 1-4 large squares in the four fixed 56 px quadrants (small objects at free positions
   stayed at chance in the prototype: a random vision tower could not see them).
@@ -25,7 +26,9 @@ from pathlib import Path
 from gpg_vl.families import box_from_pixels
 
 COLOURS = {"red": (220, 45, 45), "green": (45, 185, 65), "blue": (55, 85, 235), "yellow": (235, 215, 45)}
-SIZE = 112  # image side in pixels: 4 x 4 merged tokens of 28 px
+GRID = 4  # merged language-model tokens per image side
+SIZE = 112  # image side in pixels: 4 x 4 merged tokens of 28 px (patch 14); a patch-16 family's
+#             processor scales it to 128 px, 4 x 4 tokens of 32 px, the same grid (demo.pixel_overrides)
 TASKS = ("classification", "counting", "grounding")
 ANSWER_INSTRUCTION = " Output only the answer in <answer> </answer> tags."
 PROBLEMS = {

@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              "models; as data.prompt_format in training)")
     parser.add_argument("--completion-prefix", default="",
                         help="text appended to the prompt, e.g. '<think>' (as data.completion_prefix)")
+    parser.add_argument("--thinking", choices=["true", "false"],
+                        help="the chat template's reasoning switch, for families that have one (Qwen3.5; "
+                             "as data.thinking in training); default: the template's")
     parser.add_argument("--max-new-tokens", type=int, default=1024)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--min-pixels", type=int, help="processor minimum pixels per image")

@@ -96,7 +96,7 @@ def resized_sizes(batch: dict, items: list[dict], processor, family) -> list[lis
     """(W, H) the processor resized each item's first image to, from ``image_grid_thw``
     (patches per side): the frame Qwen2.5-VL writes its boxes in."""
     grid = batch.get("image_grid_thw")
-    patch = getattr(processor.image_processor, "patch_size", None) or family.patch_size
+    patch = family.patch_size
     sizes, index = [], 0
     for item in items:
         if grid is None or not item["images"]:
@@ -173,6 +173,8 @@ def _generate(items: list[dict], path: Path, args, template: str) -> None:
                                                min_pixels=args.min_pixels, max_pixels=args.max_pixels)
     except ModelLoadError as err:
         raise EvalError(str(err)) from None
+    thinking = getattr(args, "thinking", None)
+    switch = family.chat_template_kwargs(None if thinking is None else thinking == "true")
     meta = {"box_frame": args.box_frame or family.box_frame, "min_pixels": args.min_pixels,
             "max_pixels": args.max_pixels, "model": args.model}
     skipped = [it for it in items if it["missing"]]
@@ -184,7 +186,7 @@ def _generate(items: list[dict], path: Path, args, template: str) -> None:
             batch = encode_prompts(processor, [it["sample"] for it in batch_items], prompt_template=template,
                                    prompt_format=args.prompt_format, completion_prefix=args.completion_prefix,
                                    system_prompt=args.system_prompt, min_pixels=args.min_pixels,
-                                   max_pixels=args.max_pixels)
+                                   max_pixels=args.max_pixels, chat_template_kwargs=switch)
             rollout = generate(model, processor, batch, max_new_tokens=args.max_new_tokens,
                                do_sample=False)
             rows = [_prediction(it, text, cut, meta, resized) for it, text, cut, resized

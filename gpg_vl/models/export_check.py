@@ -139,7 +139,7 @@ def check_export(export_dir: str, vllm_python: str, *, requests: int = 4, max_to
     from gpg_vl.rollout import suppressed_token_ids
 
     check_export_folder(Path(export_dir))
-    model, processor, _ = load_policy(reference_dir or export_dir, dtype="float32")
+    model, processor, family = load_policy(reference_dir or export_dir, dtype="float32")
     model.eval()
     with tempfile.TemporaryDirectory(prefix="gpg_vl_export_check_") as tmp:
         work = Path(tmp)
@@ -150,7 +150,7 @@ def check_export(export_dir: str, vllm_python: str, *, requests: int = 4, max_to
                  "requests": [{"prompt": t, "image": str(p)} for t, p in zip(prompts, images)]}
         result = run_vllm(vllm_python, probe, work, timeout)
         check = ExportCheck(vllm_version=result["vllm_version"], tol=tol)
-        vision_ids = set(suppressed_token_ids(processor.tokenizer))
+        vision_ids = set(suppressed_token_ids(processor.tokenizer, family.vision_tokens))
         for prompt, image, out in zip(prompts, images, result["outputs"]):
             tokens = up_to_vision_token(out["token_ids"], vision_ids)
             lp_hf, best_hf = hf_logprobs(model, processor, prompt, image, tokens)

@@ -27,7 +27,9 @@ import inspect
 
 import torch
 from torch.utils.checkpoint import checkpoint
-from transformers.cache_utils import Cache, DynamicLayer
+
+from gpg_vl.families import family_of
+from gpg_vl.models.cache import new_cache, prefix_cache, recorded_prefix
 
 
 def _chunk_logprobs(hidden: torch.Tensor, head: torch.nn.Module, targets: torch.Tensor,
@@ -85,7 +87,7 @@ def completion_logprobs(model, prompt: dict, completion_ids: torch.Tensor, compl
                           dtype=prompt["mm_token_type_ids"].dtype)], dim=1)  # [N, P+C]
     trunk, head = base_and_head(model)
     out = trunk(input_ids=input_ids, attention_mask=attention_mask, mm_token_type_ids=mm_types,
-                image_grid_thw=prompt.get("image_grid_thw"), use_cache=False, **vision_inputs(prompt))
+                image_grid_thw=prompt.get("image_grid_thw"), use_cache=False, **vision_inputs(trunk, prompt))
     hidden = out.last_hidden_state[:, p - 1:p + c - 1]  # [N, C, H]: state before each completion token
     mask = completion_mask.bool()  # [N, C]
     picked = token_logprobs(hidden[mask], head, completion_ids[mask], chunk_tokens)  # [K]
@@ -104,20 +106,17 @@ def encode_images(trunk, prompt: dict) -> dict:
     if prompt.get("pixel_values") is None:
         return prompt
     with torch.no_grad():
-        features = trunk.get_image_features(prompt["pixel_values"], prompt["image_grid_thw"],
-                                            return_dict=True).pooler_output  # per image [tokens_i, H]
+        output = trunk.get_image_features(prompt["pixel_values"], prompt["image_grid_thw"], return_dict=True)
     out = {k: v for k, v in prompt.items() if k != "pixel_values"}
-    out["image_features"] = [f.detach() for f in features]
+    out["image_features"] = family_of(trunk).split_features(output)  # one entry per image
     return out
 
 
-def vision_inputs(prompt: dict) -> dict:
-    """The trunk's vision keyword: encoded ``image_features`` if the prompt has them, else pixels."""
+def vision_inputs(trunk, prompt: dict) -> dict:
+    """The trunk's vision keyword: encoded ``image_features`` if the prompt has them (joined back
+    into the vision output the family's forward reads), else pixels."""
     if prompt.get("image_features") is not None:
-        from transformers.modeling_outputs import BaseModelOutputWithPooling
-
-        return {"mm_encoder_outputs": {"image": BaseModelOutputWithPooling(
-            pooler_output=tuple(prompt["image_features"]))}}
+        return {"mm_encoder_outputs": {"image": family_of(trunk).join_features(prompt["image_features"])}}
     return {"pixel_values": prompt.get("pixel_values")}
 
 
@@ -151,14 +150,12 @@ def output_cache(out):
 def prefill(trunk, prompt: dict, cache=None):
     """Run the prompts once: (KV cache of [B, P], last hidden state [B, H], next position [B]).
 
-    ``cache``: an empty cache to fill (default: a DynamicCache, which decoding then grows).
+    ``cache``: an empty cache to fill (default: ``new_cache``, which decoding then grows).
     """
-    from transformers import DynamicCache
-
     positions, next_pos = prompt_positions(trunk, prompt)
-    cache = DynamicCache(config=trunk.config) if cache is None else cache
+    cache = new_cache(trunk) if cache is None else cache
     out = trunk(input_ids=prompt["input_ids"], attention_mask=prompt["attention_mask"],
-                mm_token_type_ids=prompt["mm_token_type_ids"], **vision_inputs(prompt),
+                mm_token_type_ids=prompt["mm_token_type_ids"], **vision_inputs(trunk, prompt),
                 image_grid_thw=prompt.get("image_grid_thw"), position_ids=positions,
                 **cache_kwargs(trunk, cache), use_cache=True)
     return output_cache(out), out.last_hidden_state[:, -1], next_pos
@@ -187,8 +184,8 @@ def grouped_completion_logprobs(model, prompt: dict, rows: torch.Tensor, complet
     ``banned`` as in ``token_logprobs``.
     """
     trunk, head = base_and_head(model)
-    recorded, last_hidden, next_pos = prefill(trunk, prompt, prefix_cache())  # [B, H], [B]
-    cache = recorded_prefix(recorded, rows)  # every row reads its prompt's keys/values, read-only
+    recorded, last_hidden, next_pos = prefill(trunk, prompt, prefix_cache(trunk))  # [B, H], [B]
+    cache = recorded_prefix(recorded, rows)  # every row reads its prompt's cached state, read-only
     first = last_hidden[rows][:, None]  # [N, 1, H]: the state that predicts completion token 0
     n, c = completion_ids.shape
     if c > 1:
@@ -201,44 +198,6 @@ def grouped_completion_logprobs(model, prompt: dict, rows: torch.Tensor, complet
     picked = token_logprobs(hidden[mask], head, completion_ids[mask], chunk_tokens, temperature, banned)  # [K]
     logprobs = torch.zeros(n, c, dtype=picked.dtype, device=picked.device)  # [N, C]
     return logprobs.masked_scatter(mask, picked)
-
-
-def prefix_cache():
-    """An empty cache for a prefill whose keys/values the update then reads (``recorded_prefix``).
-
-    Each layer records its keys/values on the first call and returns them unchanged; a call
-    again (the layer recomputed in backward under checkpointing) returns its own new keys/values
-    and records nothing, so the recomputation sees what the first run saw.
-    """
-    return Cache(layer_class_to_replicate=_RecordOnceLayer)
-
-
-def recorded_prefix(cache, rows: torch.Tensor):
-    """The prompts' recorded keys/values [B, heads, P, d] picked per row [N] -> a read-only cache.
-
-    Unlike DynamicCache, a forward never writes into it: every layer returns (prefix ; new)
-    without storing, so recomputing a layer in backward reads the same prefix, not one that
-    earlier recomputations or later tokens have extended.
-    """
-    return Cache(layers=[_ReadOnlyLayer(layer.keys[rows], layer.values[rows]) for layer in cache.layers])
-
-
-class _RecordOnceLayer(DynamicLayer):
-    def update(self, key_states, value_states, *args, **kwargs):
-        if not self.is_initialized:  # the first run records; a prefill starts empty, so (empty ; new) = new
-            self.lazy_initialization(key_states, value_states)
-            self.keys, self.values = key_states, value_states
-        return key_states, value_states
-
-
-class _ReadOnlyLayer(DynamicLayer):
-    def __init__(self, keys: torch.Tensor, values: torch.Tensor):
-        super().__init__()
-        self.lazy_initialization(keys, values)
-        self.keys, self.values = keys, values  # [N, heads, P, d]
-
-    def update(self, key_states, value_states, *args, **kwargs):
-        return torch.cat([self.keys, key_states], dim=-2), torch.cat([self.values, value_states], dim=-2)
 
 
 def enable_checkpointing(model) -> int:

@@ -11,6 +11,7 @@ import torch
 from gpg_vl.algorithms import Algorithm, get_algorithm
 from gpg_vl.config import Config
 from gpg_vl.errors import ConfigError
+from gpg_vl.families import checkpoint_family, opens_think
 from gpg_vl.models import load_policy, load_processor
 from gpg_vl.models.forward import LogprobModel, base_and_head, enable_checkpointing
 from gpg_vl.rollout import suppressed_token_ids
@@ -142,9 +143,11 @@ def warn_top_p(top_p: float) -> None:
 def prompt_kwargs(cfg: Config) -> dict:
     """How prompts are encoded (training, evaluation, warm-up and the length check alike)."""
     d = cfg.data
+    switch = {} if d.thinking is None else dict(
+        chat_template_kwargs=checkpoint_family(cfg.model.path).chat_template_kwargs(d.thinking))
     return dict(prompt_template=d.prompt_template, system_prompt=d.system_prompt, prompt_format=d.prompt_format,
                 completion_prefix=d.completion_prefix, min_pixels=cfg.model.min_pixels,
-                max_pixels=cfg.model.max_pixels)
+                max_pixels=cfg.model.max_pixels, **switch)
 
 
 def prompt_check(cfg: Config, processor) -> dict:
@@ -156,6 +159,18 @@ def prompt_check(cfg: Config, processor) -> dict:
     kwargs = prompt_kwargs(cfg)
     return dict(prompt_length=lambda sample, sizes: prompt_length(processor, sample, sizes, **kwargs),
                 max_prompt_length=cfg.data.max_prompt_length, on_long_prompt=cfg.data.on_long_prompt)
+
+
+def check_format_mode(cfg: Config, processor) -> None:
+    """A chat template that opens <think> itself leaves completions inside the block: the format
+    reward must not ask them to open it again (every completion would score 0)."""
+    if cfg.data.prompt_format != "chat" or not opens_think(processor, prompt_kwargs(cfg).get("chat_template_kwargs")):
+        return
+    for i, spec in enumerate(cfg.rewards):
+        if spec.name == "format" and spec.options.get("mode", "think") == "think":
+            raise ValueError(f"rewards[{i}] (format, mode think): the chat template of {cfg.model.path} opens "
+                             "<think> itself; use options: {mode: think_prefilled}" +
+                             (" or data.thinking=false" if cfg.data.thinking is None else ""))
 
 
 def load_data(cfg: Config, processor=None) -> tuple[list, list]:
@@ -194,6 +209,7 @@ def build_run(cfg: Config) -> Run:
     policy, processor, family = load_policy(
         cfg.model.path, dtype=cfg.model.dtype, device=device, attn_implementation=cfg.model.attn_implementation,
         min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels, processor=processor)
+    check_format_mode(cfg, processor)
     reward_model = RewardModel(cfg.rewards, family.box_frame)
     warn_top_p(cfg.rollout.top_p)
     if cfg.model.lora.enabled:

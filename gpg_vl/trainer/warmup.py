@@ -11,6 +11,7 @@ import random
 
 import torch
 
+from gpg_vl.families import family_of
 from gpg_vl.models.forward import completion_logprobs
 from gpg_vl.processing import encode_prompts
 from gpg_vl.trainer.master_weights import make_optimizer
@@ -51,7 +52,8 @@ def run_warmup(model, processor, samples: list[dict], cfg, *, encode_kwargs: dic
     for step in range(cfg.steps):
         batch_samples = [samples[rng.randrange(len(samples))] for _ in range(cfg.batch_size)]
         prompt = {k: v.to(device) for k, v in encode_prompts(processor, batch_samples, **encode_kwargs).items()}
-        texts = target_texts(batch_samples, cfg.target_template, cfg.random_answers, rng, box_frame, "<|im_end|>")
+        end = family_of(model).end_tokens[0]  # the chat turn's end token, learnt with the format
+        texts = target_texts(batch_samples, cfg.target_template, cfg.random_answers, rng, box_frame, end)
         ids, mask = (t.to(device) for t in tokenize_targets(processor.tokenizer, texts))
         logprobs = completion_logprobs(model, prompt, ids, mask)  # [N, C]
         loss = -(logprobs * mask).sum() / mask.sum()

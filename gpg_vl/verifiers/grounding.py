@@ -105,7 +105,7 @@ def score_grounding_iou(completion: str, bbox, image_size, resized_size=None, bo
     predicted = parse_boxes(text) if text else []
     if not predicted or (boxes == "single" and len(predicted) > 1):
         return 0.0
-    if frame == "qwen2_5_vl":
+    if frame in families.RESIZED_FRAMES:
         resized = (_size(resized_size, "resized_size") if resized_size is not None else
                    families.resized_size((round(width), round(height)), min_pixels, max_pixels))
     else:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gpg_vl.eval.cli import add_arguments, run
+from gpg_vl.families import FAMILIES
 
 PARSER = add_arguments(argparse.ArgumentParser(prog="gpg-vl eval"))
 
@@ -239,3 +240,25 @@ def test_eval_prompt_format_errors_stop_before_the_model_loads(tmp_path, capsys)
     assert "raw prompt" in capsys.readouterr().err
     assert cli(*common, "--prompt-format", "raw", "--prompt-template", RAW, "--system-prompt", "S") == 2
     assert "--system-prompt needs --prompt-format chat" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_eval_follows_the_model_family(tmp_path, tiny_dirs, family):
+    """Every family: the prediction records the family's box frame and the size its processor
+    resized the image to (patch x merge 28 or 32); --thinking is taken where the family has a switch."""
+    from PIL import Image
+
+    from gpg_vl.families import get_family, resized_size
+
+    fam = get_family(family)
+    (tmp_path / "img").mkdir()
+    Image.new("RGB", (640, 480)).save(tmp_path / "img" / "a.jpg")
+    data = write_jsonl(tmp_path / "lisa_test.jsonl", [
+        {"image_path": "img/a.jpg", "instruction": ["the mug"], "boxes": [[10, 20, 300, 400]]}])
+    out = tmp_path / "out"
+    switch = ("--thinking", "false") if fam.thinking_switch else ()
+    assert cli("--benchmark", "lisa", "--model", tiny_dirs[family], "--data", data, "--out", out, *GEN, *switch) == 0
+    pred = json.loads((out / "predictions.jsonl").read_text())
+    assert pred["box_frame"] == fam.box_frame
+    assert pred["resized_size"] == list(resized_size((640, 480), 56 * 56, 112 * 112, factor=fam.resize_factor))

@@ -7,14 +7,24 @@ import pytest
 import torch
 from PIL import Image
 
+from gpg_vl.families import FAMILIES
 from gpg_vl.models import ModelLoadError, load_policy, load_processor
 from gpg_vl.processing import encode_prompts
 
 
-@pytest.mark.parametrize("family, frame", [("qwen2_vl", "qwen2_vl"), ("qwen2_5_vl", "qwen2_5_vl")])
-def test_load_policy_detects_the_family(tiny_dirs, family, frame):
+# Box frames written out per family (QwenLM/Qwen3-VL README: Qwen3-VL grounds in "relative
+# position coordinates", 0-1000 as Qwen2-VL; Qwen3.5 shares its vision tower and frame).
+FRAMES = {"qwen2_vl": "qwen2_vl", "qwen2_5_vl": "qwen2_5_vl", "qwen3_vl": "qwen2_vl", "qwen3_5": "qwen2_vl",
+          "qwen3_vl_moe": "qwen2_vl"}
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_load_policy_detects_the_family(tiny_dirs, family):
     model, processor, fam = load_policy(str(tiny_dirs[family]))
-    assert fam.name == family and fam.box_frame == frame
+    assert fam.name == family and fam.box_frame == FRAMES[family]
+    # the family's patch size is the one its processor resizes by (processing reads the processor)
+    assert processor.image_processor.patch_size == fam.patch_size
+    assert processor.image_processor.merge_size == fam.merge_size
     assert model.config.model_type == family
     assert processor.tokenizer.padding_side == "left"
     assert next(model.parameters()).dtype == torch.float32  # auto on CPU

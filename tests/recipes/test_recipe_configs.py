@@ -20,7 +20,11 @@ CONFIGS = REPO / "configs"
 ALL_YAML = sorted(CONFIGS.glob("*.yaml"))
 RECIPES = [p for p in ALL_YAML if p.name != "demo.yaml"]
 MODELS = {"qwen2vl_2b": "Qwen/Qwen2-VL-2B-Instruct", "qwen25vl_3b": "Qwen/Qwen2.5-VL-3B-Instruct",
-          "qwen25vl_7b": "Qwen/Qwen2.5-VL-7B-Instruct", "qwen2vl_2b_base": "Qwen/Qwen2-VL-2B"}
+          "qwen25vl_7b": "Qwen/Qwen2.5-VL-7B-Instruct", "qwen2vl_2b_base": "Qwen/Qwen2-VL-2B",
+          "qwen3vl_2b": "Qwen/Qwen3-VL-2B-Instruct", "qwen3vl_4b": "Qwen/Qwen3-VL-4B-Instruct",
+          "qwen3vl_8b": "Qwen/Qwen3-VL-8B-Instruct", "qwen35_2b": "Qwen/Qwen3.5-2B", "qwen35_4b": "Qwen/Qwen3.5-4B"}
+# Families whose chat template opens <think> by itself (Qwen3.5, reasoning on by default).
+TEMPLATE_OPENS_THINK = ("qwen35_",)
 TASKS = ("grounding", "classification", "geoqa", "counting", "sat")
 # --num_train_epochs of each anchor script, and the rows docs/recipes.md counts with: the steps the
 # recipes ran before train.epochs existed (ceil(epochs x rows / prompts per step)).
@@ -40,6 +44,8 @@ def test_the_issue_s_recipe_matrix_is_there():
         assert {f"{task}_qwen2vl_2b", f"{task}_qwen25vl_3b"} <= names, task
     for task in ("grounding", "geoqa", "classification"):  # and 7B where the issue asks
         assert f"{task}_qwen25vl_7b" in names, task
+    for task in TASKS:  # Qwen3-VL 2B/4B/8B-Instruct and small Qwen3.5 (issue 12)
+        assert {f"{task}_qwen3vl_{s}b" for s in (2, 4, 8)} | {f"{task}_qwen35_{s}b" for s in (2, 4)} <= names
     for path in RECIPES:  # nothing else: a config is named <task>_<model>.yaml
         task, model = recipe_parts(path)
         assert task in TASKS and model in MODELS, path.name
@@ -87,7 +93,8 @@ def test_recipe_rewards_and_adapter_exist(path):
 
     cfg = load_config(Config, path)
     names = [spec.name for spec in cfg.rewards]
-    mode = "think_prefilled" if cfg.data.completion_prefix == "<think>" else "think"  # base model: prefilled
+    prefilled = cfg.data.completion_prefix == "<think>" or recipe_parts(path)[1].startswith(TEMPLATE_OPENS_THINK)
+    mode = "think_prefilled" if prefilled else "think"  # base model prefill, or the template opens <think>
     assert names[0] == "format" and cfg.rewards[0].options == {"mode": mode}
     assert len(names) == 2 and all(name in VERIFIERS for name in names), names
     assert cfg.data.adapter in ADAPTERS
@@ -184,3 +191,17 @@ def test_accelerate_yaml(path):
         assert conf["distributed_type"] == expected[path.stem]
         assert conf["mixed_precision"] == ("no" if path.stem == "cpu_ddp" else "bf16")
     assert conf.get("use_cpu") is False  # cpu_ddp: real gloo DDP comes from MULTI_GPU + Accelerator(cpu)
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
+def test_pixel_limits_are_whole_tokens_of_the_model_s_family(path):
+    """min/max pixels are whole image tokens at the family's patch x merge (28 px for Qwen2-VL /
+    Qwen2.5-VL, 32 px for Qwen3-VL / Qwen3.5): the anchor's 3136 would be 3.06 Qwen3-VL tokens."""
+    from gpg_vl.families import FAMILIES
+    from gpg_vl.families.recipes import recipe_key
+
+    cfg = load_config(Config, path)
+    key = recipe_key(cfg.model.path)
+    (family,) = [f for f in FAMILIES.values() if key.startswith(f.recipe_prefix + "_")]
+    for pixels in (cfg.model.min_pixels, cfg.model.max_pixels):
+        assert pixels % family.resize_factor ** 2 == 0, (pixels, family.name)

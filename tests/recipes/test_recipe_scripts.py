@@ -248,3 +248,33 @@ def test_two_process_cpu_run_through_the_launch_script(tmp_path, tiny_dirs, synt
     assert (out / "final" / "config.json").is_file() and (out / "launch_command.sh").is_file()
     logged = (out / "metrics.jsonl").read_text().splitlines()
     assert len(logged) == 2
+
+
+def checkpoint(folder: Path, model_type: str) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text('{"model_type": "%s"}' % model_type)
+    return folder
+
+
+def test_the_family_comes_from_the_checkpoint_s_config_json(tmp_path):
+    """A local checkpoint's family is its config.json's model_type (not its name); the size is
+    the name's; hub ids go by their release names."""
+    ft = checkpoint(tmp_path / "Qwen3-VL-4B-Instruct-geoqa-step100", "qwen3_vl")
+    argv = command(run(SCRIPTS / "train_geoqa.sh", "--model", str(ft), "--output-dir", "o", "--dry-run", NUM_GPUS="1"))
+    assert flag(argv, "--config") == str(REPO / "configs" / "geoqa_qwen3vl_4b.yaml")
+    renamed = checkpoint(tmp_path / "my-2b-run", "qwen3_5")  # config.json wins; the name gives the size
+    argv = command(run(SCRIPTS / "train_counting.sh", "--model", str(renamed), "--output-dir", "o", "--dry-run",
+                       NUM_GPUS="1"))
+    assert flag(argv, "--config") == str(REPO / "configs" / "counting_qwen35_2b.yaml")
+    result = run(SCRIPTS / "train_geoqa.sh", "--model", str(checkpoint(tmp_path / "final", "qwen3_5")),
+                 "--output-dir", "o", "--dry-run", NUM_GPUS="1")
+    assert result.returncode == 2 and "qwen3_5 checkpoint (config.json) of unknown size" in result.stderr
+    result = run(SCRIPTS / "train_geoqa.sh", "--model", str(checkpoint(tmp_path / "llava-7b", "llava")),
+                 "--output-dir", "o", "--dry-run", NUM_GPUS="1")
+    assert result.returncode == 2 and "gpg_vl/families/llava.py" in result.stderr
+    sat = command(run(SCRIPTS / "train_sat.sh", "--model", "Qwen/Qwen3.5-2B", "--output-dir", "o", "--dry-run",
+                      NUM_GPUS="1"))  # Qwen3.5 releases have no "-Instruct": not a base model
+    assert flag(sat, "--config") == str(REPO / "configs" / "sat_qwen35_2b.yaml")
+    result = run(SCRIPTS / "train_geoqa.sh", "--model", "Qwen/Qwen3-VL-2B-Thinking", "--output-dir", "o",
+                 "--dry-run", NUM_GPUS="1")  # its template opens <think>: the Instruct recipe does not fit
+    assert result.returncode == 2 and "no recipe configs/geoqa_qwen3vl_2b_thinking.yaml" in result.stderr

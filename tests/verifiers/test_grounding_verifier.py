@@ -1,7 +1,7 @@
 """``grounding_iou``: IoU across box frames, degenerate boxes score 0 (issue 3)."""
 import pytest
 
-from gpg_vl.families import box_from_pixels, resized_size
+from gpg_vl.families import FAMILIES, box_from_pixels, get_family, resized_size
 from gpg_vl.verifiers import get_verifier
 from gpg_vl.verifiers.grounding import box_iou, clip_box, score_grounding_iou
 
@@ -131,3 +131,22 @@ def test_bad_options_are_clear_errors():
         get_verifier("grounding_iou", threshold=1.5)
     with pytest.raises(ValueError, match="iou_type"):
         get_verifier("grounding_iou", iou_type="giou")
+
+
+# The pixel box [100, 50, 300, 250] of a 1000x500 image, as each family writes it: 0-1000 relative
+# (Qwen2-VL; Qwen3-VL and Qwen3.5: QwenLM/Qwen3-VL README "relative position coordinates",
+# evaluation/ODinW-13 divides by 1000), or pixels of the 1008x504 resized image (Qwen2.5-VL).
+WRITTEN = {"qwen2_vl": "[100, 100, 300, 500]", "qwen3_vl": "[100, 100, 300, 500]",
+           "qwen3_5": "[100, 100, 300, 500]", "qwen3_vl_moe": "[100, 100, 300, 500]",
+           "qwen2_5_vl": "[100.8, 50.4, 302.4, 252]"}
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_each_family_s_box_frame_round_trips(family):
+    assert set(WRITTEN) == set(FAMILIES), "write down how a new family writes its boxes"
+    verifier = get_verifier("grounding_iou", frame=get_family(family).box_frame)
+    reward = verifier(None, [block(WRITTEN[family])], bbox=[[100, 50, 300, 250]], image_size=[[1000, 500]])
+    assert reward[0] == pytest.approx(1.0, abs=1e-6)
+    others = {w for f, w in WRITTEN.items() if w != WRITTEN[family]}
+    for other in others:  # another frame's numbers are a different box
+        assert verifier(None, [block(other)], bbox=[[100, 50, 300, 250]], image_size=[[1000, 500]])[0] < 0.7

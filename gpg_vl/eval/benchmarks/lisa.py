@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from gpg_vl.eval.benchmarks.base import Benchmark, ItemScore, register
 from gpg_vl.eval.responses import answer_span
-from gpg_vl.families import BOX_FRAMES, box_to_pixels, resized_size
+from gpg_vl.families import BOX_FRAMES, RESIZED_FRAMES, box_to_pixels, resized_size
 from gpg_vl.verifiers.grounding import box_area, box_iou, clip_box
 from gpg_vl.verifiers.parsing import parse_boxes
 
@@ -85,7 +85,7 @@ class LisaGrounding(Benchmark):
             return ItemScore(None, None, False, {"iou": 0.0, "intersection": 0.0,
                                                  "union": box_area(gold)})
         resized = None
-        if frame == "qwen2_5_vl":
+        if frame in RESIZED_FRAMES:
             resized = _resized(record, size, min_pixels, max_pixels)
         pred = clip_box(box_to_pixels(boxes[0], frame, size, resized), *size)
         iou = box_iou(pred, gold)

@@ -1,71 +1,21 @@
-"""Model-family quirks of Qwen2-VL and Qwen2.5-VL, in one place.
+"""Box coordinate frames and the processor's resize rule (pure Python: no torch).
 
-Everything else in gpg-vl asks this module instead of matching on model names:
-- the box coordinate frame a family writes its grounding answers in
-  (Qwen2-VL: 0-1000 normalised; Qwen2.5-VL: absolute pixels of the processor-resized image),
-- the processor's resize rule (both sides multiples of patch * merge = 28, area within
-  [min_pixels, max_pixels]) used to map Qwen2.5-VL boxes back to the original image,
-- the vision special tokens that must never be sampled (an emitted ``<|image_pad|>`` makes the
-  next forward fail: the placeholder count no longer matches the image features),
-- default pixel limits.
-
-Pure Python: no torch, so verifiers and data code can import it cheaply.
+Frames, named after the family that introduced them (the names are the data's ``box_format``
+values):
+- ``qwen2_vl``: 0-1000 relative to the image on both axes (Qwen2-VL, and Qwen3-VL / Qwen3.5:
+  "relative position coordinates", QwenLM/Qwen3-VL README and evaluation/ODinW-13/run_odinw.py,
+  which divides by 1000 and multiplies by the original size),
+- ``qwen2_5_vl``: absolute pixels of the processor-resized image (Qwen2.5-VL), mapped back with
+  the processor's own resize rule (both sides multiples of patch x merge = 28),
+- ``pixels``: original-image pixels.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
-from gpg_vl.errors import ModelError
-
-# Qwen's chat special tokens, shared by both families (tokenizer_config.json of the releases).
-QWEN_SPECIAL_TOKENS = (
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>",
-    "<|object_ref_start|>", "<|object_ref_end|>", "<|box_start|>", "<|box_end|>",
-    "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>",
-    "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>",
-)
-# Tokens that only the processor may place: suppressed while sampling.
-VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
 
 BOX_FRAMES = ("qwen2_vl", "qwen2_5_vl", "pixels")
-# What both families' chat templates write for one image; the processor expands <|image_pad|>
-# into the image's tokens. A raw (non-chat) prompt puts it where data.prompt_template says {image}.
-IMAGE_PLACEHOLDER = "<|vision_start|><|image_pad|><|vision_end|>"
-
-
-@dataclass(frozen=True)
-class Family:
-    """What differs between the supported model families."""
-
-    name: str
-    model_type: str  # config.model_type of the transformers class
-    box_frame: str  # one of BOX_FRAMES
-    patch_size: int = 14
-    merge_size: int = 2
-    vision_prefix: str = "model.visual"  # module path of the vision tower (transformers 5 layout)
-    min_pixels: int = 4 * 28 * 28  # the releases' preprocessor_config.json defaults
-    max_pixels: int = 16384 * 28 * 28
-
-    @property
-    def resize_factor(self) -> int:
-        return self.patch_size * self.merge_size
-
-
-FAMILIES = {
-    "qwen2_vl": Family(name="qwen2_vl", model_type="qwen2_vl", box_frame="qwen2_vl"),
-    "qwen2_5_vl": Family(name="qwen2_5_vl", model_type="qwen2_5_vl", box_frame="qwen2_5_vl"),
-}
-
-
-def get_family(name_or_model_type: str) -> Family:
-    """The family of a model, by family name or by its config's ``model_type``."""
-    for fam in FAMILIES.values():
-        if name_or_model_type in (fam.name, fam.model_type):
-            return fam
-    raise ModelError(
-        f"unsupported model family {name_or_model_type!r}; supported: {sorted(FAMILIES)}"
-    )
+# Frames written in pixels of the processor-resized image: scoring needs that size.
+RESIZED_FRAMES = ("qwen2_5_vl",)
 
 
 def smart_resize(height: int, width: int, factor: int = 28,
@@ -107,7 +57,7 @@ def _scale(frame: str, image_size, resized: tuple[int, int] | None) -> tuple[flo
         return 1.0, 1.0
     if frame == "qwen2_vl":
         return 1000.0 / w, 1000.0 / h
-    if frame == "qwen2_5_vl":
+    if frame in RESIZED_FRAMES:
         if resized is None:
             resized = resized_size((w, h))
         return resized[0] / w, resized[1] / h
