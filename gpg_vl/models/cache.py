@@ -129,7 +129,8 @@ class _RecordOnceLinearLayer(LinearAttentionLayer or DynamicLayer):
         if not self.is_conv_states_initialized[state_idx]:
             self.conv_kernel_size[state_idx] = k
             self.conv_states[state_idx] = full[..., -k:]
-            self.is_conv_states_initialized[state_idx] = self.has_previous_state[state_idx] = True
+            self.is_conv_states_initialized[state_idx] = True  # has_previous_state stays False: the
+            # model reads previous states before it updates them, and a recomputed prefill must see none
             self.dtype, self.device = conv_states.dtype, conv_states.device
         return full
 
