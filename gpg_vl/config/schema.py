@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from gpg_vl.config.loader import opt
+from gpg_vl.config.validate import check_values
 from gpg_vl.prompts import check_prompt_template
 
 
@@ -110,7 +111,12 @@ class WarmupConfig:
 
 @dataclass
 class TrainConfig:
-    output_dir: str = opt("runs/demo", "where logs, checkpoints and the final model go")
+    output_dir: str | None = opt(None, "where logs, checkpoints and the final model go (required; a fresh run "
+                                       "refuses a folder holding an earlier run: see train.overwrite)")
+    overwrite: bool = opt(False, "a fresh run replaces an earlier run's final/, metrics and checkpoints in "
+                                 "train.output_dir (gpg-vl train --overwrite) instead of refusing")
+    allow_change: list[str] = opt([], "keys (or sections, e.g. data) a resumed run may change from the "
+                                      "checkpoint's config (gpg-vl train --allow-change KEY)")
     seed: int = opt(0, "seed for data order, sampling and initialisation")
     steps: int | None = opt(100, "optimizer steps (null when train.epochs sets them)")
     epochs: float | None = opt(None, "passes over the loaded training rows: steps = ceil(epochs x rows / "
@@ -125,13 +131,15 @@ class TrainConfig:
     lr_schedule: Literal["constant", "linear", "cosine"] = opt("constant", "decay after warm-up")
     max_grad_norm: float = opt(1.0, "gradient-norm clip (0: off)")
     log_every: int = opt(1, "log every N steps")
-    save_every: int = opt(0, "save a checkpoint every N steps (0: only at the end)")
+    save_every: int = opt(0, "save a checkpoint every N steps, and always at the end (0: only at the end)")
     eval_every: int = opt(0, "evaluate on data.test every N steps (0: before and after only)")
     eval_limit: int | None = opt(None, "evaluate on at most this many test rows")
     tensorboard: bool = opt(True, "write TensorBoard event files")
     resume_from: str | None = opt(None, "resume: 'auto' (latest complete checkpoint in output_dir) or a path")
     keep_last: int = opt(3, "keep the newest N checkpoints (0: keep all)")
     max_consecutive_skips: int = opt(10, "stop after this many consecutive non-finite steps")
+    max_no_update_steps: int = opt(20, "stop after this many consecutive steps without an update (every "
+                                       "group degenerate: all G rewards equal); a warning names the reason")
 
     def total_steps(self, num_rows: int) -> int:
         """The run's optimizer steps: ``steps``, or ceil(epochs x rows / prompts_per_step).
@@ -168,6 +176,7 @@ class Config:
             raise ValueError("train.prompts_per_step and train.micro_batch_size must be >= 1")
         check_step_count(self.train)
         check_prompt_settings(self.data)
+        check_values(self)
 
 
 def check_step_count(train: TrainConfig) -> None:
