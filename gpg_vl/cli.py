@@ -41,12 +41,15 @@ def cmd_train(args) -> int:
     cfg = load_config(Config, args.config, overrides)
     if args.deepspeed:
         use_deepspeed_config(args.deepspeed, args.mixed_precision or MIXED_PRECISION.get(cfg.model.dtype, "no"))
-    from gpg_vl.trainer.loop import train
+    from gpg_vl.trainer.loop import TrainingStopped, train
 
     ok = False
     try:
         train(cfg)
         ok = True
+    except TrainingStopped as exc:  # a clean stop: the reason in one line, checkpoints intact
+        print(f"gpg-vl train: stopped: {exc}", file=sys.stderr)
+        return 1
     finally:
         shutdown_distributed(wait=ok)
     return 0

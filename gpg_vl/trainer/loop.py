@@ -15,6 +15,7 @@ from gpg_vl.config import Config, to_dict
 from gpg_vl.config.validate import check_launch
 from gpg_vl.trainer.checkpoint import export_policy, load_checkpoint, save_checkpoint
 from gpg_vl.trainer.evaluate import evaluate
+from gpg_vl.trainer.health import TrainingStopped, check_progress, check_weights
 from gpg_vl.trainer.logging import MetricsLogger
 from gpg_vl.trainer.output_dir import apply_output_plan, plan_output
 from gpg_vl.trainer.setup import build_run
@@ -24,10 +25,6 @@ from gpg_vl.trainer.warmup import run_warmup
 
 if TYPE_CHECKING:
     from gpg_vl.data.dataset import SampleSet
-
-
-class TrainingStopped(RuntimeError):
-    """Too many consecutive non-finite steps; the last good checkpoint is left intact."""
 
 
 def run_eval(run) -> dict | None:
@@ -123,6 +120,8 @@ def train(cfg: Config, log=print) -> dict:
             history.append(metrics)
             logger.log(step, metrics)
             check_finite(run, step, metrics)
+            check_weights(run, step)
+            check_progress(run, step, metrics)
             if cfg.train.eval_every and step % cfg.train.eval_every == 0 and step < total:
                 evals.append({"step": step, **(run_eval(run) or {})})
             if cfg.train.save_every and step % cfg.train.save_every == 0 or step == total:
