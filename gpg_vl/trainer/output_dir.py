@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gpg_vl.config import to_dict
-from gpg_vl.trainer.checkpoint import CheckpointError, find_resume_checkpoint, read_state
+from gpg_vl.trainer.checkpoint import CheckpointError, complete_checkpoints, find_resume_checkpoint, read_state
 
 # What a run writes into its folder; any of them means "an earlier run lives here".
 RUN_ARTEFACTS = ("final", "checkpoints", "metrics.jsonl", "summary.json", "tensorboard")
@@ -43,8 +43,11 @@ class OutputPlan:
 
 
 def previous_artefacts(out: Path) -> list[str]:
-    """Names of an earlier run's results found in ``out``."""
-    return [name for name in RUN_ARTEFACTS if (out / name).exists()]
+    """An earlier run's results found in ``out`` (checkpoints named by the newest)."""
+    found = [name for name in RUN_ARTEFACTS if (out / name).exists()]
+    done = complete_checkpoints(out / "checkpoints")
+    return [f"checkpoints (newest: {done[-1].name})" if name == "checkpoints" and done else name
+            for name in found]
 
 
 def plan_output(cfg) -> OutputPlan:
