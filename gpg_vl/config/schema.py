@@ -52,6 +52,10 @@ class DataConfig:
         "skip", "a training row with a missing/corrupt/oversized image is skipped with a counted warning "
         "naming it (skip), or stops loading (error)")
     max_image_pixels: int = opt(89_478_485, "refuse images larger than this (decompression bombs)")
+    on_bad_row: Literal["skip", "error"] = opt(
+        "skip", "a training row that is malformed (bad JSON line, mistyped field, schema error) or holds a "
+        "vision special token in a text field is skipped with a counted warning naming file, row and field "
+        "(skip), or stops loading (error)")
     limit: int | None = opt(None, "use at most this many training rows")
     prompt_template: str = opt("{problem}", "user text; {problem} and other sample fields are filled in "
                                             "(raw format: the whole prompt, {image} where the images go)")
@@ -64,7 +68,8 @@ class DataConfig:
                                      "it is part of the prompt, not of the scored or trained completion")
     max_prompt_length: int | None = opt(None, "training rows whose prompt (text + image tokens, as the "
                                               "processor expands them) is longer are skipped or refused "
-                                              "before training (data.on_long_prompt); never truncated")
+                                              "before training (data.on_long_prompt); never truncated; "
+                                              "null: the tokenizer's model_max_length (else 16384)")
     on_long_prompt: Literal["skip", "error"] = opt("skip", "a training row over data.max_prompt_length is "
                                                            "skipped and counted, or stops loading")
 

@@ -55,8 +55,10 @@ def start(run, log, ckpt: Path | None) -> tuple[int, dict | None]:
 
 def data_counts(samples: SampleSet) -> dict:
     """Training rows kept and dropped at load (bad images, long prompts), for the log and summary."""
+    bad_rows = getattr(samples, "bad_rows", None)
     return {"train_rows": len(samples), "skipped_bad_images": samples.skipped,
-            "skipped_long_prompts": samples.long_prompts.skipped}
+            "skipped_long_prompts": samples.long_prompts.skipped,
+            "skipped_bad_rows": bad_rows.skipped if bad_rows is not None else 0}
 
 
 def describe_steps(run) -> str:
@@ -105,7 +107,7 @@ def train(cfg: Config, log=print) -> dict:
     data = data_counts(run.train_samples)
     say(f"policy {cfg.model.path} ({run.family.name}), {len(run.train_samples)} train / "
         f"{len(run.test_samples)} test rows ({data['skipped_bad_images']} skipped for bad images, "
-        f"{data['skipped_long_prompts']} for long prompts), algorithm {cfg.algorithm.name}, "
+        f"{data['skipped_long_prompts']} for long prompts, {data['skipped_bad_rows']} bad rows), algorithm {cfg.algorithm.name}, "
         f"{run.accelerator.distributed_type.value} x {run.accelerator.num_processes} on {run.accelerator.device}; "
         f"{describe_steps(run)}")
     first, before = start(run, say, plan.checkpoint)

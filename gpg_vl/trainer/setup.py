@@ -109,14 +109,17 @@ def prompt_kwargs(cfg: Config) -> dict:
 
 
 def prompt_check(cfg: Config, processor) -> dict:
-    """``load_samples`` options that skip (or refuse) training rows over data.max_prompt_length."""
-    if cfg.data.max_prompt_length is None:
+    """``load_samples`` options that skip (or refuse) training rows over data.max_prompt_length
+    (by default the tokenizer's context: a prompt length is never unbounded)."""
+    if processor is None:  # nothing to count with (build_run always passes one)
         return {}
+    from gpg_vl.data.validate import default_prompt_limit
     from gpg_vl.processing import prompt_length
 
     kwargs = prompt_kwargs(cfg)
+    limit = cfg.data.max_prompt_length or default_prompt_limit(processor)  # never unbounded
     return dict(prompt_length=lambda sample, sizes: prompt_length(processor, sample, sizes, **kwargs),
-                max_prompt_length=cfg.data.max_prompt_length, on_long_prompt=cfg.data.on_long_prompt)
+                max_prompt_length=limit, on_long_prompt=cfg.data.on_long_prompt)
 
 
 def load_data(cfg: Config, processor=None) -> tuple[list, list]:
@@ -126,7 +129,8 @@ def load_data(cfg: Config, processor=None) -> tuple[list, list]:
     d = cfg.data
     common = dict(adapter=d.adapter, adapter_options=d.adapter_options or None, column_map=d.column_map or None,
                   image_root=d.image_root, on_bad_image=d.on_bad_image, max_pixels=d.max_image_pixels)
-    train = load_samples(d.train, split=d.split, limit=d.limit, **common, **prompt_check(cfg, processor))
+    train = load_samples(d.train, split=d.split, limit=d.limit, on_bad_row=d.on_bad_row, **common,
+                         **prompt_check(cfg, processor))
     test = load_samples(d.test, split="test", limit=cfg.train.eval_limit, **common) if d.test else []
     return train, test
 
@@ -149,8 +153,7 @@ def build_run(cfg: Config) -> Run:
     policy_loss = get_policy_loss(cfg.algorithm.name)  # fails fast on a bad name
     advantage_fn = get_advantage_estimator(cfg.algorithm.name)
     # The prompt-length check needs the processor (cheap); the weights load after the data is checked.
-    processor = load_processor(cfg.model.path, cfg.model.min_pixels, cfg.model.max_pixels) \
-        if cfg.data.max_prompt_length is not None else None
+    processor = load_processor(cfg.model.path, cfg.model.min_pixels, cfg.model.max_pixels)
     train, test = load_data(cfg, processor)  # missing fields / images / long prompts stop here
     device = str(accelerator.device)
     policy, processor, family = load_policy(

@@ -225,7 +225,8 @@ def test_a_corrupt_image_is_skipped_counted_and_training_runs(tiny_dirs, synthet
     logged = []
     train(tiny_run(tiny_dirs, synthetic_data, out, f"data.train={data}", "train.steps=1"), log=logged.append)
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["data"] == {"train_rows": len(rows) - 1, "skipped_bad_images": 1, "skipped_long_prompts": 0}
+    assert summary["data"] == {"train_rows": len(rows) - 1, "skipped_bad_images": 1, "skipped_long_prompts": 0,
+                               "skipped_bad_rows": 0}
     assert any("1 skipped for bad images" in line for line in logged)
 
     with pytest.raises(Exception, match="broken.png"):
