@@ -18,6 +18,7 @@ from gpg_vl.algorithms import alpha_from_counts, degenerate_group_mask
 from gpg_vl.processing import encode_prompts, render_prompt, select_rows
 from gpg_vl.rollout import Rollout, generate
 from gpg_vl.trainer.collectives import global_max, global_sum
+from gpg_vl.trainer.row_guard import encode_guarded
 from gpg_vl.trainer.zero3 import weights_for_generation
 
 
@@ -44,7 +45,7 @@ def draw(run, per_rank: int) -> tuple[Rollout, torch.Tensor, dict]:
     cfg, g = run.cfg, run.cfg.rollout.num_generations
     positions = run.sampler.draw_positions(per_rank * run.accelerator.num_processes)
     samples = [run.train_samples[run.sampler.index(p)] for p in positions]
-    batch = encode_prompts(run.processor, samples, **run.encode_kwargs)
+    batch, samples = encode_guarded(run, samples, lambda rows: encode_prompts(run.processor, rows, **run.encode_kwargs))
     # One generator per prompt, seeded by its stream position: the same prompt draws the same
     # samples on any rank and in any batch, so 1 and N processes follow the same trajectory.
     device = run.accelerator.device
