@@ -149,7 +149,8 @@ def save_checkpoint(run, step: int, extra: dict) -> Path:
             raise
         shutil.rmtree(tmp, ignore_errors=True)
         kept = [p.name for p in complete_checkpoints(root)]
-        raise CheckpointError(f"saving checkpoint {final.name} failed: out of disk space in {root} ({exc}); "
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise CheckpointError(f"saving checkpoint {final.name} failed: out of disk space in {root} ({reason}); "
                               f"the partial save was removed; intact checkpoints: {kept or 'none'}; free space "
                               "or lower train.keep_last, then resume with train.resume_from=auto") from None
     if acc.is_main_process:

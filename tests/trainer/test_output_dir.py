@@ -195,3 +195,28 @@ def test_a_full_disk_says_so_in_one_line_and_frees_space(tmp_path, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert find_resume_checkpoint("auto", str(tmp_path)) == root / "step-000003"
+
+
+def test_cli_flags_set_overwrite_and_allowed_changes(tmp_path, monkeypatch):
+    from gpg_vl import cli
+    from gpg_vl.trainer import loop as loop_module
+
+    seen = {}
+    monkeypatch.setattr(loop_module, "train", lambda cfg: seen.setdefault("cfg", cfg))
+    assert cli.main(["train", "--overwrite", "--allow-change", "train.seed", "--allow-change", "data",
+                     f"train.output_dir={tmp_path}", "rewards=[{name: format}]"]) == 0
+    assert seen["cfg"].train.overwrite is True and seen["cfg"].train.allow_change == ["train.seed", "data"]
+
+
+@pytest.mark.slow
+def test_cli_refuses_a_used_folder_in_one_line_touching_nothing(finished_run, tiny_dirs, synthetic_data,
+                                                                 tmp_path, capsys):
+    from gpg_vl import cli
+
+    out = copy_of(finished_run, tmp_path)
+    before = hash_tree(out)
+    code = cli.main(["train", f"model.path={tiny_dirs['qwen2_vl']}", f"data.train={synthetic_data['train']}",
+                     "rewards=[{name: format}]", f"train.output_dir={out}", "train.lr=0.5"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "already holds an earlier run" in err
+    assert hash_tree(out) == before  # config.json too: lr 0.5 is not written beside the old run
