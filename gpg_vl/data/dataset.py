@@ -276,7 +276,11 @@ def _scan(table, mapper: RowMapper, display: str, what: str, check_images, max_p
                 raise SchemaError(f"{display}, row {row_index}: duplicate id {sample['id']!r} "
                                   f"(first used in row {seen[sample['id']]})")
             seen[sample["id"]] = row_index
-            if prompts.active and not prompts.keep(sample, sizes, display, row_index):
+            try:
+                if prompts.active and not prompts.keep(sample, sizes, display, row_index):
+                    continue
+            except ImageLoadError as exc:  # the encoder's resize rule refuses an image
+                counter.record(exc.at(display, row_index))
                 continue
             if sample["task"] == "classification" and sample.get("answer") is not None:
                 labels.add(sample["answer"])

@@ -189,3 +189,29 @@ def default_prompt_limit(processor) -> int:
     if isinstance(context, int) and 0 < context < 10_000_000:
         return context
     return DEFAULT_PROMPT_LIMIT
+
+
+def resize_factor(processor) -> int:
+    """Pixels per merged vision token side (patch size x merge size), from the image processor."""
+    ip = getattr(processor, "image_processor", None)
+    return int(getattr(ip, "patch_size", 14) * getattr(ip, "merge_size", 2))
+
+
+def check_resizable(processor, sample: dict, sizes: list, min_pixels: int | None, max_pixels: int | None) -> None:
+    """Each image goes through the resize rule the encoder applies (qwen_vl_utils' smart_resize,
+    with the run's pixel limits): an aspect ratio over its limit, or a side that rounds to 0 px
+    under a small ``max_pixels`` (3x500 with 112x112 pixels), fails there mid-run; here it is a bad
+    image named with its row."""
+    from qwen_vl_utils.vision_process import smart_resize
+
+    from gpg_vl.data.images import ImageLoadError, describe_ref
+
+    limits = {k: v for k, v in (("min_pixels", min_pixels), ("max_pixels", max_pixels)) if v is not None}
+    for ref, (w, h) in zip(sample.get("images") or [], sizes):
+        try:
+            rh, rw = smart_resize(int(h), int(w), resize_factor(processor), **limits)
+        except (ValueError, AssertionError, ZeroDivisionError) as exc:
+            raise ImageLoadError(describe_ref(ref), f"the image processor refuses {w}x{h}: {exc}") from None
+        if rh <= 0 or rw <= 0:
+            raise ImageLoadError(describe_ref(ref), f"{w}x{h} resizes to {rw}x{rh} px under the pixel limits "
+                                 f"{limits or 'of the processor'}: too elongated for that pixel budget")

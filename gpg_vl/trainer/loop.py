@@ -107,9 +107,9 @@ def train(cfg: Config, log=print) -> dict:
     data = data_counts(run.train_samples)
     say(f"policy {cfg.model.path} ({run.family.name}), {len(run.train_samples)} train / "
         f"{len(run.test_samples)} test rows ({data['skipped_bad_images']} skipped for bad images, "
-        f"{data['skipped_long_prompts']} for long prompts, {data['skipped_bad_rows']} bad rows), algorithm {cfg.algorithm.name}, "
-        f"{run.accelerator.distributed_type.value} x {run.accelerator.num_processes} on {run.accelerator.device}; "
-        f"{describe_steps(run)}")
+        f"{data['skipped_long_prompts']} for long prompts, {data['skipped_bad_rows']} bad rows), "
+        f"algorithm {cfg.algorithm.name}, {run.accelerator.distributed_type.value} x "
+        f"{run.accelerator.num_processes} on {run.accelerator.device}; {describe_steps(run)}; output {out}")
     first, before = start(run, say, plan.checkpoint)
     total = run.total_steps
     logger = MetricsLogger(out, total, enabled=main, tensorboard=cfg.train.tensorboard,
@@ -126,7 +126,7 @@ def train(cfg: Config, log=print) -> dict:
             check_progress(run, step, metrics)
             if cfg.train.eval_every and step % cfg.train.eval_every == 0 and step < total:
                 evals.append({"step": step, **(run_eval(run) or {})})
-            if cfg.train.save_every and step % cfg.train.save_every == 0 or step == total:
+            if (cfg.train.save_every and step % cfg.train.save_every == 0) or step == total:
                 save_checkpoint(run, step, {"counters": run.counters, "before": before, **saved})
     finally:
         logger.close()

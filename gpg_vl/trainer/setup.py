@@ -113,13 +113,16 @@ def prompt_check(cfg: Config, processor) -> dict:
     (by default the tokenizer's context: a prompt length is never unbounded)."""
     if processor is None:  # nothing to count with (build_run always passes one)
         return {}
-    from gpg_vl.data.validate import default_prompt_limit
+    from gpg_vl.data.validate import check_resizable, default_prompt_limit
     from gpg_vl.processing import prompt_length
 
     kwargs = prompt_kwargs(cfg)
     limit = cfg.data.max_prompt_length or default_prompt_limit(processor)  # never unbounded
-    return dict(prompt_length=lambda sample, sizes: prompt_length(processor, sample, sizes, **kwargs),
-                max_prompt_length=limit, on_long_prompt=cfg.data.on_long_prompt)
+    def length(sample, sizes):  # the images must survive the encoder's resize rule first
+        check_resizable(processor, sample, sizes, cfg.model.min_pixels, cfg.model.max_pixels)
+        return prompt_length(processor, sample, sizes, **kwargs)
+
+    return dict(prompt_length=length, max_prompt_length=limit, on_long_prompt=cfg.data.on_long_prompt)
 
 
 def load_data(cfg: Config, processor=None) -> tuple[list, list]:

@@ -144,3 +144,29 @@ def test_a_huge_problem_is_skipped_by_default_before_training(tiny_dirs, synthet
     processor = load_processor(str(tiny_dirs["qwen2_vl"]), 12544, 12544)
     train, _ = load_data(cfg, processor)
     assert [s["id"] for s in train] == [rows[0]["id"], rows[2]["id"]] and train.long_prompts.skipped == 1
+
+
+@pytest.mark.parametrize("size, pixels", [((500, 3), 12544), ((5000, 26), 12544)])
+def test_an_image_the_encoder_cannot_resize_is_a_bad_image_before_training(
+        tiny_dirs, synthetic_data, tmp_path, size, pixels):
+    """Under a small max_pixels, an elongated image (ratio < 200) resizes to 0 px in the encoder."""
+    from gpg_vl.config import Config, load_config
+    from gpg_vl.models import load_processor
+    from gpg_vl.processing import encode_prompts
+    from gpg_vl.trainer.setup import load_data
+
+    rows = [json.loads(x) for x in synthetic_data["train"].read_text().splitlines()][:2]
+    rows[0]["images"] = [str(synthetic_data["dir"] / rows[0]["images"][0])]
+    Image.new("RGB", size).save(tmp_path / "long.png")
+    rows[1]["images"] = [str(tmp_path / "long.png")]
+    rows[1].pop("image_size", None)
+    rows[1].pop("bbox", None)
+    data = write(tmp_path / "train.jsonl", rows)
+    processor = load_processor(str(tiny_dirs["qwen2_vl"]), pixels, pixels)
+    with pytest.raises(ValueError):  # what happened mid-run before: the encoder fails on the row
+        encode_prompts(processor, [{**rows[1], "task": "counting"}], min_pixels=pixels, max_pixels=pixels)
+    cfg = load_config(Config, None, [f"model.path={tiny_dirs['qwen2_vl']}", f"data.train={data}",
+                                     f"model.min_pixels={pixels}", f"model.max_pixels={pixels}"])
+    train, _ = load_data(cfg, processor)
+    assert [s["id"] for s in train] == [rows[0]["id"]] and train.skipped == 1
+    assert "long.png" in train.bad_images.messages[0] and "resizes to" in train.bad_images.messages[0]
