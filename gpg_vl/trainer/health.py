@@ -22,10 +22,11 @@ class TrainingStopped(RuntimeError):
 
 def first_nonfinite_parameter(model) -> str | None:
     """Name of the first trainable parameter holding NaN or inf on this rank (None: all finite).
-    ZeRO-3 placeholders are empty and pass; each rank checks the shard it holds."""
+    Under ZeRO-3 each rank checks the shard it holds (``ds_tensor``), not the empty placeholder."""
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if p.requires_grad and p.numel() and not bool(torch.isfinite(p).all()):
+            data = getattr(p, "ds_tensor", p)
+            if p.requires_grad and data.numel() and not bool(torch.isfinite(data).all()):
                 return name
     return None
 
