@@ -171,10 +171,16 @@ def complete_checkpoints(root: Path) -> list[Path]:
 
 
 def prune(root: Path, keep_last: int) -> None:
-    if keep_last <= 0:
+    """Keep the newest ``keep_last`` checkpoints (0: all). Each old one is first renamed to
+    ``*.pruned`` (atomic), so a kill mid-delete never leaves a half-deleted folder that looks
+    complete; leftovers of such kills are removed here too."""
+    if not root.is_dir():
         return
-    for old in complete_checkpoints(root)[:-keep_last]:
-        shutil.rmtree(old, ignore_errors=True)
+    old = complete_checkpoints(root)[:-keep_last] if keep_last > 0 else []
+    for path in old:
+        path.rename(path.with_name(path.name + ".pruned"))
+    for path in root.glob("step-*.pruned"):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def find_resume_checkpoint(resume_from: str | None, output_dir: str) -> Path | None:

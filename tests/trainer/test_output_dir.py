@@ -220,3 +220,15 @@ def test_cli_refuses_a_used_folder_in_one_line_touching_nothing(finished_run, ti
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "already holds an earlier run" in err
     assert hash_tree(out) == before  # config.json too: lr 0.5 is not written beside the old run
+
+
+def test_prune_renames_before_deleting_and_clears_leftovers(tmp_path):
+    root = tmp_path / "checkpoints"
+    for step in (1, 2, 3):
+        fake_checkpoint(root, step)
+    leftover = root / "step-000000.pruned"  # a kill landed mid-delete last time
+    (leftover / "trainer_state").mkdir(parents=True)
+    from gpg_vl.trainer.checkpoint import prune
+
+    prune(root, 2)
+    assert sorted(p.name for p in root.iterdir()) == ["step-000002", "step-000003"]
