@@ -52,7 +52,7 @@ def _load_table(name: str, split: str, data_files, cache_dir, bad_rows: BadRowCo
             raise ValueError(f"{name}: unsupported file type {path.suffix!r}; expected {sorted(FILE_BUILDERS)}")
         if data_files is not None:
             raise ValueError(f"{name}: data_files only applies to a folder or hub id, not a single file")
-        good = read_jsonl(path, bad_rows or BadRowCounter("error")) if path.suffix.lower() == ".jsonl" else None
+        good = read_jsonl(path, bad_rows or BadRowCounter("error")) if builder == "json" else None
         if good is not None:  # bad lines were skipped: build the table from the good ones
             return datasets.Dataset.from_list(good), name, path.name, str(path.parent)
         ds = datasets.load_dataset(builder, data_files={split: str(path)}, split=split, cache_dir=cache_dir)

@@ -88,30 +88,52 @@ def _compatible(kind: str, majority: str) -> bool:
     return kind == majority or (kind == "list of anything" and majority.startswith("list of"))
 
 
-def read_jsonl(path: Path, counter: BadRowCounter) -> list[dict] | None:
-    """Check a JSONL file line by line. None when every line is a good row (the caller loads the
-    file as usual); else the good rows, the bad ones having been recorded in ``counter``."""
-    rows: list[tuple[int, dict]] = []
-    bad = 0
+def _json_lines(path: Path):
+    """(line number, parsed value or the parse error, raw line) for each non-blank line."""
     with path.open("rb") as f:
         for number, raw in enumerate(f, start=1):
             line = raw.strip()
-            if not line:
-                continue
-            try:
-                row = json.loads(line)
-            except (ValueError, UnicodeDecodeError) as exc:
-                counter.record(f"{path}, line {number}: not valid JSON ({exc}): {line[:MAX_LINE_REPORT]!r}")
-                bad += 1
-                continue
-            if not isinstance(row, dict):
-                counter.record(f"{path}, line {number}: a row must be a JSON object, got {type(row).__name__}")
-                bad += 1
-                continue
+            if line:
+                try:
+                    yield number, json.loads(line), line
+                except (ValueError, UnicodeDecodeError) as exc:
+                    yield number, exc, line
+
+
+def _json_array(path: Path):
+    """A ``.json`` file holding one array: its items, numbered as rows (1-based)."""
+    try:
+        items = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SchemaError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(items, list):
+        raise SchemaError(f"{path}: a .json data file holds an array of rows or one row per line, "
+                          f"got a JSON {type(items).__name__}")
+    return [(number, item, b"") for number, item in enumerate(items, start=1)]
+
+
+def read_jsonl(path: Path, counter: BadRowCounter) -> list[dict] | None:
+    """Check a JSONL file line by line (or a ``.json`` array item by item). None when every row is
+    good (the caller loads the file as usual); else the good rows, the bad ones recorded in
+    ``counter``."""
+    rows: list[tuple[int, dict]] = []
+    bad = 0
+    with path.open("rb") as f:
+        head = f.read(4096).lstrip()
+    entries = _json_array(path) if path.suffix.lower() == ".json" and head[:1] == b"[" else _json_lines(path)
+    where = "item" if path.suffix.lower() == ".json" and head[:1] == b"[" else "line"
+    for number, row, line in entries:
+        if isinstance(row, Exception):
+            counter.record(f"{path}, line {number}: not valid JSON ({row}): {line[:MAX_LINE_REPORT]!r}")
+            bad += 1
+        elif not isinstance(row, dict):
+            counter.record(f"{path}, {where} {number}: a row must be a JSON object, got {type(row).__name__}")
+            bad += 1
+        else:
             rows.append((number, row))
     if not rows and not bad:
         raise SchemaError(f"{path}: the file is empty (no rows)")
-    mistyped = _mistyped(rows, path)
+    mistyped = _mistyped(rows, path, where)
     for number, message in mistyped:
         counter.record(message)
     if not bad and not mistyped:
@@ -123,7 +145,7 @@ def read_jsonl(path: Path, counter: BadRowCounter) -> list[dict] | None:
     return good
 
 
-def _mistyped(rows: list[tuple[int, dict]], path: Path) -> list[tuple[int, str]]:
+def _mistyped(rows: list[tuple[int, dict]], path: Path, where: str = "line") -> list[tuple[int, str]]:
     """Lines whose field type differs from the type most lines give that field."""
     counts: dict[str, dict[str, int]] = {}
     first: dict[tuple[str, str], int] = {}
@@ -140,8 +162,8 @@ def _mistyped(rows: list[tuple[int, dict]], path: Path) -> list[tuple[int, str]]
         for key, value in row.items():
             kind = _kind(value)
             if kind is not None and not _compatible(kind, majority[key]):
-                out.append((number, f"{path}, line {number}: field {key!r} is a {kind} here, but a "
-                                    f"{majority[key]} in most rows (first in line {first[(key, majority[key])]})"))
+                out.append((number, f"{path}, {where} {number}: field {key!r} is a {kind} here, but a "
+                                    f"{majority[key]} in most rows (first in {where} {first[(key, majority[key])]})"))
                 break
     return out
 

@@ -170,3 +170,14 @@ def test_an_image_the_encoder_cannot_resize_is_a_bad_image_before_training(
     train, _ = load_data(cfg, processor)
     assert [s["id"] for s in train] == [rows[0]["id"]] and train.skipped == 1
     assert "long.png" in train.bad_images.messages[0] and "resizes to" in train.bad_images.messages[0]
+
+
+def test_a_json_array_file_is_checked_item_by_item(folder, cache):
+    path = folder / "rows.json"
+    path.write_text(json.dumps([row(0), [1, 2], row(2)]))
+    with pytest.raises(BadRowError, match=r"rows.json, item 2: a row must be a JSON object, got list"):
+        load_samples(path, cache_dir=cache)
+    assert [s["id"] for s in load_samples(path, cache_dir=cache, on_bad_row="skip")] == ["r0", "r2"]
+    path.write_text('[{"id": "r0",')
+    with pytest.raises(SchemaError, match=r"rows.json: not valid JSON"):
+        load_samples(path, cache_dir=cache)
