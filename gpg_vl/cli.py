@@ -38,15 +38,21 @@ def cmd_train(args) -> int:
     if args.describe_config:
         print("\n".join(describe(Config)))
         return 0
-    cfg = load_config(Config, args.config, args.overrides)
+    overrides = list(args.overrides) + (["train.overwrite=true"] if args.overwrite else [])
+    if args.allow_change:
+        overrides.append("train.allow_change=[" + ", ".join(args.allow_change) + "]")
+    cfg = load_config(Config, args.config, overrides)
     if args.deepspeed:
         use_deepspeed_config(args.deepspeed, args.mixed_precision or MIXED_PRECISION.get(cfg.model.dtype, "no"))
-    from gpg_vl.trainer.loop import train
+    from gpg_vl.trainer.loop import TrainingStopped, train
 
     ok = False
     try:
         train(cfg)
         ok = True
+    except TrainingStopped as exc:  # a clean stop: the reason in one line, checkpoints intact
+        print(f"gpg-vl train: stopped: {exc}", file=sys.stderr)
+        return 1
     finally:
         shutdown_distributed(wait=ok)
     return 0
@@ -131,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "launching with torchrun; under accelerate launch use its --use_deepspeed instead")
     p.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"],
                    help="with --deepspeed (default: bf16 for model.dtype bfloat16, fp16 for float16, else no)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run's final/, metrics and "
+                   "checkpoints in train.output_dir (a fresh run refuses such a folder otherwise)")
+    p.add_argument("--allow-change", action="append", default=[], metavar="KEY",
+                   help="on resume, let KEY (or a section, e.g. data) differ from the checkpoint's config; "
+                   "repeatable")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.lr=1e-5")
     p.set_defaults(fn=cmd_train)
 

@@ -91,7 +91,8 @@ def run_demo(out_dir: str = "runs/demo", config: str | None = None, overrides: l
     out = Path(out_dir)
     model_dir, data_dir = out / "tiny-model", out / "data"
     paths = [f"model.path={model_dir}", f"data.train={data_dir / 'train.jsonl'}",
-             f"data.test={data_dir / 'test.jsonl'}", f"train.output_dir={out}"]
+             f"data.test={data_dir / 'test.jsonl'}", f"train.output_dir={out}",
+             "train.overwrite=true"]  # the demo folder is rebuilt on every run
     cfg = load_config(Config, config or DEFAULT_CONFIG, paths + pixel_overrides(family) + list(overrides))
     if not (model_dir / "config.json").exists():
         build_tiny(model_dir, family=family, seed=cfg.train.seed, corpus=tokenizer_corpus())

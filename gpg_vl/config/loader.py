@@ -8,6 +8,7 @@ error that names the key).
 from __future__ import annotations
 
 import dataclasses
+import reprlib
 import types
 import typing
 from pathlib import Path
@@ -16,6 +17,66 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 
 from gpg_vl.errors import ConfigError  # re-exported: gpg_vl.config.ConfigError
+
+
+# A config is a few kilobytes; these bounds refuse hostile input before it costs anything.
+MAX_YAML_BYTES = 1_000_000
+MAX_EXPANDED_NODES = 100_000  # values after YAML aliases are expanded (billion laughs: 10^9)
+_short = reprlib.Repr()
+_short.maxstring, _short.maxother, _short.maxlist, _short.maxdict, _short.maxlevel = 80, 80, 6, 6, 3
+
+
+def brief(value: Any) -> str:
+    """A bounded repr for error messages (a value may be huge or deeply shared)."""
+    return _short.repr(value)
+
+
+def expanded_size(value: Any, limit: int = MAX_EXPANDED_NODES) -> int:
+    """Number of values in ``value`` once YAML aliases are expanded, stopping past ``limit``.
+
+    Aliases make a DAG: a shared node counts once per reference, as ``asdict`` or ``repr`` would
+    copy it. Sizes are memoised per node, so this costs the number of distinct nodes, not the
+    expanded size.
+    """
+    memo: dict[int, int] = {}
+
+    def size(node: Any, depth: int) -> int:
+        if depth > 100:
+            raise ConfigError("config nests deeper than 100 levels")
+        if not isinstance(node, (dict, list)):
+            return 1
+        if id(node) in memo:
+            return memo[id(node)]
+        items = list(node.items()) if isinstance(node, dict) else [(None, v) for v in node]
+        total = 1
+        for k, v in items:
+            total += size(k, depth + 1) + size(v, depth + 1)
+            if total > limit:
+                break
+        memo[id(node)] = min(total, limit + 1)
+        return memo[id(node)]
+
+    return size(value, 0)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """``yaml.safe_load`` of a config file, refused past MAX_YAML_BYTES or MAX_EXPANDED_NODES."""
+    try:
+        size = Path(path).stat().st_size
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    if size > MAX_YAML_BYTES:
+        raise ConfigError(f"{path}: {size} bytes; a config is at most {MAX_YAML_BYTES} bytes")
+    if not Path(path).is_file():
+        raise ConfigError(f"{path}: not a regular file")
+    try:
+        loaded = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {brief(str(exc))}") from None
+    if expanded_size(loaded) > MAX_EXPANDED_NODES:
+        raise ConfigError(f"{path}: more than {MAX_EXPANDED_NODES} values once YAML aliases are expanded "
+                          "(an alias bomb?)")
+    return loaded
 
 
 def opt(default: Any = dataclasses.MISSING, help: str = "", **kw) -> Any:  # noqa: A002
@@ -41,10 +102,10 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
             except ConfigError as exc:
                 errors.append(str(exc))
         raise ConfigError(errors[0] if len(errors) == 1 else
-                          f"{source}: '{key}' = {value!r} matches none of {tp}")
+                          f"{source}: '{key}' = {brief(value)} matches none of {tp}")
     if origin is Literal:
         if value not in args:
-            raise ConfigError(f"{source}: '{key}' must be one of {list(args)}, got {value!r}")
+            raise ConfigError(f"{source}: '{key}' must be one of {list(args)}, got {brief(value)}")
         return value
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
@@ -54,11 +115,11 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
         return build(tp, value, source, prefix=key + ".")
     if origin is list:
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{source}: '{key}' must be a list, got {value!r}")
+            raise ConfigError(f"{source}: '{key}' must be a list, got {brief(value)}")
         return [_convert(v, args[0] if args else Any, f"{key}[{i}]", source) for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{source}: '{key}' must be a mapping, got {value!r}")
+            raise ConfigError(f"{source}: '{key}' must be a mapping, got {brief(value)}")
         return dict(value)
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -69,7 +130,7 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
             pass
     if isinstance(tp, type) and isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
         return value
-    raise ConfigError(f"{source}: '{key}' must be {getattr(tp, '__name__', tp)}, got {value!r}")
+    raise ConfigError(f"{source}: '{key}' must be {getattr(tp, '__name__', tp)}, got {brief(value)}")
 
 
 def build(cls: type, data: dict, source: str = "<config>", prefix: str = "") -> Any:
@@ -94,15 +155,24 @@ def build(cls: type, data: dict, source: str = "<config>", prefix: str = "") -> 
 def apply_override(data: dict, override: str) -> None:
     """Apply ``a.b.c=value`` (value parsed as YAML) to the nested dict ``data`` in place."""
     if "=" not in override:
-        raise ConfigError(f"override {override!r} must look like key.sub=value")
+        raise ConfigError(f"override {brief(override)} must look like key.sub=value")
     key, raw = override.split("=", 1)
     parts = key.strip().split(".")
     node = data
     for part in parts[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise ConfigError(f"override {override!r}: '{part}' is not a section")
-    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+            raise ConfigError(f"override {brief(override)}: '{part}' is not a section")
+    if len(raw) > MAX_YAML_BYTES:
+        raise ConfigError(f"override {key!r}: value of {len(raw)} characters is too long")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {key}: value is not valid YAML ({brief(str(exc).splitlines()[0])}); "
+                          f"quote it to pass text: {key}='\"...\"'") from None
+    if expanded_size(value) > MAX_EXPANDED_NODES:
+        raise ConfigError(f"override {key!r}: more than {MAX_EXPANDED_NODES} values once expanded")
+    node[parts[-1]] = value
 
 
 def load_config(cls: type, path: str | Path | None, overrides: list[str] = ()) -> Any:
@@ -110,19 +180,14 @@ def load_config(cls: type, path: str | Path | None, overrides: list[str] = ()) -
     data: dict = {}
     source = str(path) if path else "<defaults>"
     if path:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"config file not found: {path}") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        loaded = read_yaml(path)
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the top level must be a mapping")
         data = loaded or {}
     for ov in overrides:
         apply_override(data, ov)
     if overrides:
-        source += " (with overrides " + " ".join(overrides) + ")"
+        source += " (with overrides " + " ".join(brief(o)[1:-1] for o in overrides) + ")"
     return build(cls, data, source)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from gpg_vl.config.loader import opt
+from gpg_vl.config.validate import check_values
 from gpg_vl.prompts import check_prompt_template
 
 
@@ -54,6 +55,10 @@ class DataConfig:
         "skip", "a training row with a missing/corrupt/oversized image is skipped with a counted warning "
         "naming it (skip), or stops loading (error)")
     max_image_pixels: int = opt(89_478_485, "refuse images larger than this (decompression bombs)")
+    on_bad_row: Literal["skip", "error"] = opt(
+        "skip", "a training row that is malformed (bad JSON line, mistyped field, schema error) or holds a "
+        "vision special token in a text field is skipped with a counted warning naming file, row and field "
+        "(skip), or stops loading (error)")
     limit: int | None = opt(None, "use at most this many training rows")
     prompt_template: str = opt("{problem}", "user text; {problem} and other sample fields are filled in "
                                             "(raw format: the whole prompt, {image} where the images go)")
@@ -70,7 +75,8 @@ class DataConfig:
                                       "<think> in the template, Instruct ones do not")
     max_prompt_length: int | None = opt(None, "training rows whose prompt (text + image tokens, as the "
                                               "processor expands them) is longer are skipped or refused "
-                                              "before training (data.on_long_prompt); never truncated")
+                                              "before training (data.on_long_prompt); never truncated; "
+                                              "null: the tokenizer's model_max_length (else 16384)")
     on_long_prompt: Literal["skip", "error"] = opt("skip", "a training row over data.max_prompt_length is "
                                                            "skipped and counted, or stops loading")
 
@@ -137,7 +143,12 @@ class WarmupConfig:
 
 @dataclass
 class TrainConfig:
-    output_dir: str = opt("runs/demo", "where logs, checkpoints and the final model go")
+    output_dir: str | None = opt(None, "where logs, checkpoints and the final model go (required; a fresh run "
+                                       "refuses a folder holding an earlier run: see train.overwrite)")
+    overwrite: bool = opt(False, "a fresh run replaces an earlier run's final/, metrics and checkpoints in "
+                                 "train.output_dir (gpg-vl train --overwrite) instead of refusing")
+    allow_change: list[str] = opt([], "keys (or sections, e.g. data) a resumed run may change from the "
+                                      "checkpoint's config (gpg-vl train --allow-change KEY)")
     seed: int = opt(0, "seed for data order, sampling and initialisation")
     steps: int | None = opt(100, "optimizer steps (null when train.epochs sets them)")
     epochs: float | None = opt(None, "passes over the loaded training rows: steps = ceil(epochs x rows / "
@@ -152,13 +163,15 @@ class TrainConfig:
     lr_schedule: Literal["constant", "linear", "cosine"] = opt("constant", "decay after warm-up")
     max_grad_norm: float = opt(1.0, "gradient-norm clip (0: off)")
     log_every: int = opt(1, "log every N steps")
-    save_every: int = opt(0, "save a checkpoint every N steps (0: only at the end)")
+    save_every: int = opt(0, "save a checkpoint every N steps, and always at the end (0: only at the end)")
     eval_every: int = opt(0, "evaluate on data.test every N steps (0: before and after only)")
     eval_limit: int | None = opt(None, "evaluate on at most this many test rows")
     tensorboard: bool = opt(True, "write TensorBoard event files")
     resume_from: str | None = opt(None, "resume: 'auto' (latest complete checkpoint in output_dir) or a path")
     keep_last: int = opt(3, "keep the newest N checkpoints (0: keep all)")
     max_consecutive_skips: int = opt(10, "stop after this many consecutive non-finite steps")
+    max_no_update_steps: int = opt(20, "stop after this many consecutive steps without an update (every "
+                                       "group degenerate: all G rewards equal); a warning names the reason")
 
     def total_steps(self, num_rows: int) -> int:
         """The run's optimizer steps: ``steps``, or ceil(epochs x rows / prompts_per_step).
@@ -195,6 +208,7 @@ class Config:
             raise ValueError("train.prompts_per_step and train.micro_batch_size must be >= 1")
         check_step_count(self.train)
         check_prompt_settings(self.data)
+        check_values(self)
 
 
 def check_step_count(train: TrainConfig) -> None:

@@ -27,6 +27,7 @@ from gpg_vl.data.long_prompts import LongPromptCounter, PromptLength
 from gpg_vl.data.schema import (FIELDS, OPTIONAL_FIELDS, MissingColumnError, SchemaError, column,
                                 format_row, validate_sample)
 from gpg_vl.errors import ConfigError, DataError, MissingInputError
+from gpg_vl.data.validate import BadRowCounter, check_columns, check_sample, read_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def _looks_local(name: str) -> bool:
             or name.count("/") > 1)
 
 
-def _load_table(name: str, split: str, data_files, cache_dir):
+def _load_table(name: str, split: str, data_files, cache_dir, bad_rows: BadRowCounter | None = None):
     """(datasets.Dataset, display name, id prefix, folder relative image paths resolve against)."""
     import datasets  # heavy: imported only when loading, so the schema/image helpers stay cheap
 
@@ -52,6 +53,9 @@ def _load_table(name: str, split: str, data_files, cache_dir):
             raise DataError(f"{name}: unsupported file type {path.suffix!r}; expected {sorted(FILE_BUILDERS)}")
         if data_files is not None:
             raise DataError(f"{name}: data_files only applies to a folder or hub id, not a single file")
+        good = read_jsonl(path, bad_rows or BadRowCounter("error")) if builder == "json" else None
+        if good is not None:  # bad lines were skipped: build the table from the good ones
+            return datasets.Dataset.from_list(good), name, path.name, str(path.parent)
         ds = datasets.load_dataset(builder, data_files={split: str(path)}, split=split, cache_dir=cache_dir)
         return ds, name, path.name, str(path.parent)
     if path.is_dir():
@@ -238,7 +242,8 @@ def _locate(error: SchemaError, display: str, row_index: int, row: dict, what: s
 
 
 def _scan(table, mapper: RowMapper, display: str, what: str, check_images, max_pixels: int,
-          counter: BadImageCounter, prompts: LongPromptCounter) -> tuple[list[tuple[int, int]], list[str]]:
+          counter: BadImageCounter, prompts: LongPromptCounter,
+          bad_rows: BadRowCounter) -> tuple[list[tuple[int, int]], list[str]]:
     """Map, validate, image-check and length-check every row; (kept (row, sub-sample) pairs, class labels)."""
     index, seen, labels = [], {}, set()
     for row_index, row in enumerate(_arrow_rows(table)):
@@ -250,7 +255,16 @@ def _scan(table, mapper: RowMapper, display: str, what: str, check_images, max_p
             counter.record(exc.at(display, row_index))
             continue
         for k, sample in enumerate(samples):
-            validate_sample(sample, source=display, index=row_index)
+            check_columns(sample, display)
+            try:
+                validate_sample(sample, source=display, index=row_index)
+            except SchemaError as exc:
+                bad_rows.record(str(exc))
+                continue
+            problem = check_sample(sample)
+            if problem is not None:
+                bad_rows.record(f"{display}, row {row_index} (id {sample.get('id')!r}): {problem}")
+                continue
             if check_images or prompts.active:
                 try:
                     sizes = _check_images(sample, check_images, max_pixels)
@@ -263,7 +277,11 @@ def _scan(table, mapper: RowMapper, display: str, what: str, check_images, max_p
                 raise SchemaError(f"{display}, row {row_index}: duplicate id {sample['id']!r} "
                                   f"(first used in row {seen[sample['id']]})")
             seen[sample["id"]] = row_index
-            if prompts.active and not prompts.keep(sample, sizes, display, row_index):
+            try:
+                if prompts.active and not prompts.keep(sample, sizes, display, row_index):
+                    continue
+            except ImageLoadError as exc:  # the encoder's resize rule refuses an image
+                counter.record(exc.at(display, row_index))
                 continue
             if sample["task"] == "classification" and sample.get("answer") is not None:
                 labels.add(sample["answer"])
@@ -293,7 +311,7 @@ def load_samples(path_or_hub_id: str | os.PathLike, *, split: str = "train",
                  on_bad_image: str = "error", max_pixels: int = DEFAULT_MAX_PIXELS,
                  limit: int | None = None, cache_dir: str | None = None,
                  prompt_length: PromptLength | None = None, max_prompt_length: int | None = None,
-                 on_long_prompt: str = "skip") -> SampleSet:
+                 on_long_prompt: str = "skip", on_bad_row: str = "error") -> SampleSet:
     """Load and check a data set; see the module docstring and data/README.md.
 
     - ``adapter``: registered name (see ``adapters.ADAPTERS``) or ``fn(row, ctx)``; None uses the
@@ -307,6 +325,9 @@ def load_samples(path_or_hub_id: str | os.PathLike, *, split: str = "train",
       large sets), False checks nothing. ``on_bad_image``: "error" stops at the first bad image;
       "skip" drops its row and counts it (``SampleSet.skipped``).
     - ``limit``: read at most this many source rows.
+    - ``on_bad_row``: a malformed JSONL line, a mistyped field, a row failing the schema or
+      holding a vision special token (``data/validate.py``) stops loading ("error") or is skipped
+      and counted (``SampleSet.bad_rows``, "skip").
     - ``max_prompt_length`` with ``prompt_length(sample, image_sizes) -> tokens``: a sample whose
       prompt is longer is dropped and counted (``on_long_prompt="skip"``, ``SampleSet.long_prompts``)
       or stops loading with an error naming the row ("error"); never truncated.
@@ -315,21 +336,24 @@ def load_samples(path_or_hub_id: str | os.PathLike, *, split: str = "train",
         raise ValueError(f"check_images={check_images!r}; expected one of {CHECK_MODES}")
     counter = BadImageCounter(on_bad_image)
     prompts = LongPromptCounter(prompt_length, max_prompt_length, on_long_prompt)
+    bad_rows = BadRowCounter(on_bad_row)
     name = os.fspath(path_or_hub_id)
     if column_map:
         _check_column_map(column_map)
     adapter_fn, what = _resolve_adapter(adapter, adapter_options, name)
-    table, display, id_prefix, source_dir = _load_table(name, split, data_files, cache_dir)
+    table, display, id_prefix, source_dir = _load_table(name, split, data_files, cache_dir, bad_rows)
     if limit is not None:
         table = table.select(range(min(int(limit), len(table))))
     base_dir = os.path.abspath(os.path.expanduser(image_root)) if image_root is not None else source_dir
     ctx = AdapterContext(source=display, base_dir=base_dir, max_pixels=max_pixels)
     mapper = RowMapper(adapter_fn, column_map, ctx, id_prefix, task)
-    index, labels = _scan(table, mapper, display, what, check_images, max_pixels, counter, prompts)
-    for skips in (counter, prompts):
+    index, labels = _scan(table, mapper, display, what, check_images, max_pixels, counter, prompts, bad_rows)
+    for skips in (counter, prompts, bad_rows):
         if skips.skipped:
             logger.warning("%s: %s (kept %d)", display, skips.summary(), len(index))
     if not index:
         raise SchemaError(f"{display}: no usable samples ({len(table)} rows; {counter.summary()}; "
-                          f"{prompts.summary()})")
-    return SampleSet(table, mapper, index, display, labels or None, counter, prompts)
+                          f"{prompts.summary()}; {bad_rows.summary()}; first: {bad_rows.messages[:1]})")
+    samples = SampleSet(table, mapper, index, display, labels or None, counter, prompts)
+    samples.bad_rows = bad_rows
+    return samples

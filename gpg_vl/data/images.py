@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import stat
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,9 @@ logger = logging.getLogger(__name__)
 # VLM dataset ships, far below what would exhaust a training node's memory once decoded.
 DEFAULT_MAX_PIXELS = 89_478_485
 BAD_IMAGE_POLICIES = ("error", "skip")
+# The Qwen-VL image processors refuse a longer/shorter side ratio above 200 (transformers'
+# qwen2_vl smart_resize: "absolute aspect ratio must be smaller than 200").
+MAX_ASPECT_RATIO = 200
 # EXIF orientations that swap width and height (transpose, rotate 90/270, transverse).
 _SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
 _EXIF_ORIENTATION_TAG = 0x0112
@@ -105,8 +109,7 @@ def _open_lazy(ref: Any, max_pixels: int) -> Image.Image:
         if isinstance(ref, (bytes, bytearray)):
             fp = io.BytesIO(ref)
         elif isinstance(ref, (str, os.PathLike)):
-            if not os.path.exists(ref):
-                raise ImageLoadError(describe_ref(ref), "file not found")
+            _check_regular_file(ref)
             fp = ref
         else:
             raise ImageLoadError(describe_ref(ref), "not an image reference "
@@ -120,7 +123,25 @@ def _open_lazy(ref: Any, max_pixels: int) -> Image.Image:
                              f"pixels exceeds max_pixels={max_pixels} (decompression-bomb guard)")
     if img.width <= 0 or img.height <= 0:
         raise ImageLoadError(describe_ref(ref), f"empty image ({img.width}x{img.height})")
+    ratio = max(img.width, img.height) / min(img.width, img.height)
+    if ratio > MAX_ASPECT_RATIO:
+        raise ImageLoadError(describe_ref(ref), f"{img.width}x{img.height}: aspect ratio {ratio:.0f} exceeds "
+                             f"{MAX_ASPECT_RATIO}, the Qwen-VL image processor's limit")
     return img
+
+
+def _check_regular_file(path) -> None:
+    """A readable regular file: a FIFO, a device or a folder would block or fail inside Pillow."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ImageLoadError(describe_ref(path), "file not found") from None
+    except OSError as exc:
+        raise ImageLoadError(describe_ref(path), f"cannot stat: {exc.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise ImageLoadError(describe_ref(path), "not a regular file (a FIFO, device or folder)")
+    if not os.access(path, os.R_OK):
+        raise ImageLoadError(describe_ref(path), "not readable (permissions)")
 
 
 def _wrap_errors(ref: Any, fn, *args):

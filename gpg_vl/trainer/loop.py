@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gpg_vl.config import Config, to_dict
-from gpg_vl.errors import ConfigError
-from gpg_vl.trainer.checkpoint import export_policy, load_checkpoint, resolve_resume, save_checkpoint
+from gpg_vl.config.validate import check_launch
+from gpg_vl.trainer.checkpoint import export_policy, load_checkpoint, save_checkpoint
 from gpg_vl.trainer.evaluate import evaluate
+from gpg_vl.trainer.health import TrainingStopped, check_progress, check_weights
 from gpg_vl.trainer.logging import MetricsLogger
+from gpg_vl.trainer.output_dir import apply_output_plan, plan_output
 from gpg_vl.trainer.setup import build_run, frozen_reference
 from gpg_vl.trainer.step import train_step
 from gpg_vl.trainer.zero3 import weights_for_generation
@@ -23,10 +25,6 @@ from gpg_vl.trainer.warmup import run_warmup
 
 if TYPE_CHECKING:
     from gpg_vl.data.dataset import SampleSet
-
-
-class TrainingStopped(RuntimeError):
-    """Too many consecutive non-finite steps; the last good checkpoint is left intact."""
 
 
 def run_eval(run) -> dict | None:
@@ -38,12 +36,9 @@ def run_eval(run) -> dict | None:
                         encode_kwargs=run.data.encode_kwargs, max_new_tokens=run.cfg.rollout.max_new_tokens)
 
 
-def start(run, log) -> tuple[int, dict | None]:
-    """Resume from a checkpoint, or warm up and evaluate a fresh run: (first step, before-eval)."""
+def start(run, log, ckpt: Path | None) -> tuple[int, dict | None]:
+    """Resume from ``ckpt``, or warm up and evaluate a fresh run: (first step, before-eval)."""
     cfg = run.cfg
-    ckpt = resolve_resume(cfg.train.resume_from, cfg.train.output_dir)
-    if ckpt is None:
-        refuse_to_overwrite(cfg.train.output_dir)
     if ckpt is not None:
         run.model.reference = frozen_reference(run, resumed=True)  # the starting weights, before the checkpoint's
         state = load_checkpoint(run, ckpt)
@@ -63,8 +58,10 @@ def start(run, log) -> tuple[int, dict | None]:
 
 def data_counts(samples: SampleSet) -> dict:
     """Training rows kept and dropped at load (bad images, long prompts), for the log and summary."""
+    bad_rows = getattr(samples, "bad_rows", None)
     return {"train_rows": len(samples), "skipped_bad_images": samples.skipped,
-            "skipped_long_prompts": samples.long_prompts.skipped}
+            "skipped_long_prompts": samples.long_prompts.skipped,
+            "skipped_bad_rows": bad_rows.skipped if bad_rows is not None else 0}
 
 
 def describe_steps(run) -> str:
@@ -89,16 +86,6 @@ def check_resumed_steps(run, state: dict, ckpt: Path) -> None:
                      f"data.max_prompt_length) or set train.epochs=null train.steps={saved}")
 
 
-def refuse_to_overwrite(output_dir: str) -> None:
-    """A fresh run never mixes into, or deletes, an earlier run's checkpoints."""
-    from gpg_vl.trainer.checkpoint import complete_checkpoints
-
-    done = complete_checkpoints(Path(output_dir) / "checkpoints")
-    if done:
-        raise ConfigError(f"train.output_dir={output_dir} already holds checkpoints of an earlier run (newest: {done[-1].name}); "
-                              "set train.resume_from=auto to continue it, or choose another train.output_dir")
-
-
 def check_finite(run, step: int, metrics: dict) -> None:
     limit = run.cfg.train.max_consecutive_skips
     if metrics.get("nonfinite") and run.counters["consecutive_nonfinite"] >= limit:
@@ -111,34 +98,38 @@ def check_finite(run, step: int, metrics: dict) -> None:
 def train(cfg: Config, log=print) -> dict:
     """Run the configured training; writes metrics, checkpoints, ``final/`` and ``summary.json``."""
     t_start = time.perf_counter()
-    out = Path(cfg.train.output_dir)
+    check_launch(cfg)
+    plan = plan_output(cfg)  # refuses to clobber or to resume a different run; writes nothing
+    out = plan.out
     run = build_run(cfg)
     main = run.accelerator.is_main_process
     say = log if main else (lambda *_: None)
     if main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
+        apply_output_plan(plan, cfg)
+    run.accelerator.wait_for_everyone()
     data = data_counts(run.data.train_samples)
     say(f"policy {cfg.model.path} ({run.model.family.name}), {len(run.data.train_samples)} train / "
         f"{len(run.data.test_samples)} test rows ({data['skipped_bad_images']} skipped for bad images, "
-        f"{data['skipped_long_prompts']} for long prompts), algorithm {cfg.algorithm.name}, "
-        f"{run.accelerator.distributed_type.value} x {run.accelerator.num_processes} on {run.accelerator.device}; "
-        f"{describe_steps(run)}")
-    first, before = start(run, say)
+        f"{data['skipped_long_prompts']} for long prompts, {data['skipped_bad_rows']} bad rows), "
+        f"algorithm {cfg.algorithm.name}, {run.accelerator.distributed_type.value} x "
+        f"{run.accelerator.num_processes} on {run.accelerator.device}; {describe_steps(run)}; output {out}")
+    first, before = start(run, say, plan.checkpoint)
     total = run.total_steps
     logger = MetricsLogger(out, total, enabled=main, tensorboard=cfg.train.tensorboard,
                            every=cfg.train.log_every, append=first > 0)
     history, evals = [], []
-    saved = {"total_steps": total, "train_rows": len(run.data.train_samples)}
+    saved = {"total_steps": total, "train_rows": len(run.data.train_samples), "config": to_dict(cfg)}
     try:
         for step in range(first + 1, total + 1):
             metrics = train_step(run)
             history.append(metrics)
             logger.log(step, metrics)
             check_finite(run, step, metrics)
+            check_weights(run, step)
+            check_progress(run, step, metrics)
             if cfg.train.eval_every and step % cfg.train.eval_every == 0 and step < total:
                 evals.append({"step": step, **(run_eval(run) or {})})
-            if cfg.train.save_every and step % cfg.train.save_every == 0:
+            if (cfg.train.save_every and step % cfg.train.save_every == 0) or step == total:
                 save_checkpoint(run, step, {"counters": run.counters, "before": before, **saved})
     finally:
         logger.close()

@@ -151,14 +151,20 @@ def prompt_kwargs(cfg: Config) -> dict:
 
 
 def prompt_check(cfg: Config, processor) -> dict:
-    """``load_samples`` options that skip (or refuse) training rows over data.max_prompt_length."""
-    if cfg.data.max_prompt_length is None:
+    """``load_samples`` options that skip (or refuse) training rows over data.max_prompt_length
+    (by default the tokenizer's context: a prompt length is never unbounded)."""
+    if processor is None:  # nothing to count with (build_run always passes one)
         return {}
+    from gpg_vl.data.validate import check_resizable, default_prompt_limit
     from gpg_vl.processing import prompt_length
 
     kwargs = prompt_kwargs(cfg)
-    return dict(prompt_length=lambda sample, sizes: prompt_length(processor, sample, sizes, **kwargs),
-                max_prompt_length=cfg.data.max_prompt_length, on_long_prompt=cfg.data.on_long_prompt)
+    limit = cfg.data.max_prompt_length or default_prompt_limit(processor)  # never unbounded
+    def length(sample, sizes):  # the images must survive the encoder's resize rule first
+        check_resizable(processor, sample, sizes, cfg.model.min_pixels, cfg.model.max_pixels)
+        return prompt_length(processor, sample, sizes, **kwargs)
+
+    return dict(prompt_length=length, max_prompt_length=limit, on_long_prompt=cfg.data.on_long_prompt)
 
 
 def check_format_mode(cfg: Config, processor) -> None:
@@ -179,7 +185,8 @@ def load_data(cfg: Config, processor=None) -> tuple[list, list]:
 
     d = cfg.data
     common = dict(adapter=d.adapter, adapter_options=d.adapter_options or None, column_map=d.column_map or None,
-                  image_root=d.image_root, on_bad_image=d.on_bad_image, max_pixels=d.max_image_pixels)
+                  image_root=d.image_root, on_bad_image=d.on_bad_image, max_pixels=d.max_image_pixels,
+                  on_bad_row=d.on_bad_row)
     train = load_samples(d.train, split=d.split, limit=d.limit, **common, **prompt_check(cfg, processor))
     test = load_samples(d.test, split="test", limit=cfg.train.eval_limit, **common) if d.test else []
     return train, test
@@ -202,8 +209,7 @@ def build_run(cfg: Config) -> Run:
     random.seed(cfg.train.seed)
     algorithm, options = get_algorithm(cfg.algorithm.name), cfg.algorithm.options()
     # The prompt-length check needs the processor (cheap); the weights load after the data is checked.
-    processor = load_processor(cfg.model.path, cfg.model.min_pixels, cfg.model.max_pixels) \
-        if cfg.data.max_prompt_length is not None else None
+    processor = load_processor(cfg.model.path, cfg.model.min_pixels, cfg.model.max_pixels)
     train, test = load_data(cfg, processor)  # missing fields / images / long prompts stop here
     device = str(accelerator.device)
     policy, processor, family = load_policy(

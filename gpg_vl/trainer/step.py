@@ -35,6 +35,7 @@ from gpg_vl.trainer.plan import (
 )
 from gpg_vl.trainer.rewards import RewardModel
 from gpg_vl.trainer.setup import DataParts, ModelParts, OptimParts
+from gpg_vl.trainer.row_guard import encode_guarded
 from gpg_vl.trainer.zero3 import weights_for_generation
 
 
@@ -65,12 +66,14 @@ class Advantages:
 # --- collect -----------------------------------------------------------------------------------
 
 def draw(cfg: Config, accelerator, model: ModelParts, data: DataParts, reward_model: RewardModel,
-         per_rank: int) -> tuple[Rollout, torch.Tensor, dict]:
+         per_rank: int, counters: dict) -> tuple[Rollout, torch.Tensor, dict]:
     """Sample prompts, generate G completions each, score them."""
     g, ro = cfg.rollout.num_generations, cfg.rollout
     positions = data.sampler.draw_positions(per_rank * accelerator.num_processes)
     samples = [data.train_samples[data.sampler.index(p)] for p in positions]
-    batch = encode_prompts(model.processor, samples, **data.encode_kwargs)
+    source = getattr(data.train_samples, "source", "the data")
+    batch, samples = encode_guarded(counters, source, samples,
+                                    lambda rows: encode_prompts(model.processor, rows, **data.encode_kwargs))
     # One generator per prompt, seeded by its stream position: the same prompt draws the same
     # samples on any rank and in any batch, so 1 and N processes follow the same trajectory.
     device = accelerator.device
@@ -86,7 +89,7 @@ def draw(cfg: Config, accelerator, model: ModelParts, data: DataParts, reward_mo
 
 
 def collect(cfg: Config, accelerator, model: ModelParts, data: DataParts,
-            reward_model: RewardModel) -> tuple[list[Piece], int]:
+            reward_model: RewardModel, counters: dict) -> tuple[list[Piece], int]:
     """Draw prompts until beta_th of the batch lies in non-zero-variance groups (or max_draws).
 
     Valid groups from every draw are kept first, then degenerate ones fill the batch, so the
@@ -97,7 +100,7 @@ def collect(cfg: Config, accelerator, model: ModelParts, data: DataParts,
     beta_th = cfg.algorithm.beta_th
     draws, kept = [], []
     for n in range(1, (cfg.algorithm.max_draws if beta_th else 1) + 1):
-        draws.append(draw(cfg, accelerator, model, data, reward_model, per_rank))
+        draws.append(draw(cfg, accelerator, model, data, reward_model, per_rank, counters))
         valid = [(~degenerate_group_mask(rewards, g)).tolist() for _, rewards, _ in draws]
         kept = keep_groups(valid, per_rank)
         n_valid = sum(valid[d][p] for d, ps in enumerate(kept) for p in ps)
@@ -284,7 +287,7 @@ def step_metrics(run, pieces: list[Piece], draws: int, stats: dict, t_gen: float
 def train_step(run) -> dict:
     """collect -> advantages -> plan -> backward -> optimizer step, timed."""
     t0 = time.perf_counter()
-    pieces, draws = collect(run.cfg, run.accelerator, run.model, run.data, run.reward_model)
+    pieces, draws = collect(run.cfg, run.accelerator, run.model, run.data, run.reward_model, run.counters)
     t_gen = time.perf_counter() - t0
     stats = update(run, pieces)
     return step_metrics(run, pieces, draws, stats, t_gen, time.perf_counter() - t0)

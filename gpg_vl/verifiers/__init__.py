@@ -5,7 +5,7 @@ None]`` with rewards in [0, 1], registered by name:
 
 - ``format`` (tag_format.py): the ``<think>``/``<answer>`` layout, nothing after the answer;
 - ``choice`` (choice.py): multiple-choice letters or choice texts;
-- ``math`` (math_answer.py): numeric/symbolic answers compared as values via math-verify;
+- ``math`` (math_answer.py): numeric/symbolic answers compared as values by the bounded evaluator expr.py;
 - ``counting`` (counting.py): one integer, digits or words;
 - ``classification`` (classification.py): a label, optionally against a label list and aliases;
 - ``grounding_iou`` (grounding.py): box IoU across the Qwen2-VL / Qwen2.5-VL / pixel frames.

@@ -4,34 +4,35 @@ Returns 1.0 when the answer equals the ground truth as a value, else 0.0. The an
 single answer block (or the whole completion with ``answer_source="whole"``); inside it a
 ``\\boxed{}`` or an "The answer is ..." phrase, when present, is what is compared.
 
-Why the normalisation (issue 3): math-verify reads a bare "2√{3}" as 2 and "4π" as 4 -- it only
-parses what it recognises as math and falls back to the leading number. GeoQA ground truths
+Why the normalisation (issue 3): a lenient parser (math-verify, R1-V's reward) reads a bare "2√{3}"
+as 2 and "4π" as 4 -- it only parses what it recognises as math and falls back to the leading
+number. GeoQA ground truths
 are written that way (386 end in "°", 77 hold √ or π, many carry units: cm, m, 米, 海里), so
-both sides are first rewritten into LaTeX that math-verify parses whole:
+both sides are first rewritten into LaTeX that ``expr`` parses whole:
 - degrees (``140°``, ``140 degrees``, ``140^\\circ``), percent signs and trailing units
   (``5cm``, ``5 cm``, ``5米``, ``cm^{2}``, ``平方米``) are dropped;
 - ``√{3}``/``√3`` become ``\\sqrt{3}``, ``π`` becomes ``\\pi``, ``×``/``÷`` their commands;
-then plain numbers and fractions are compared directly and everything else through math-verify
-inside ``$...$`` (so ``2\\sqrt{3}`` is 2*sqrt(3), never 2).
+then plain numbers and fractions are compared directly and everything else by value through
+``gpg_vl.verifiers.expr`` (so ``2\\sqrt{3}`` is 2*sqrt(3), never 2; ``x+1`` equals ``1+x``).
 
-Safety: model output is hostile. Before anything reaches sympy, :func:`is_safe_expression`
-rejects over-long text, deep nesting, long digit runs, power towers (``9**9**9**9``) and LaTeX
-commands outside a small allow-list; such answers simply do not match. This is what bounds the
-time in worker threads, where math-verify's signal-based timeout cannot run; in the main thread
-the registry additionally interrupts a call after ``timeout_seconds``.
+Safety: model output is hostile. :func:`is_safe_expression` first rejects over-long text, deep
+nesting, long digit runs, power towers (``9**9**9**9``) and LaTeX commands outside a small
+allow-list; ``expr`` then parses in one linear pass and evaluates in floats with every operation
+bounded before it runs (no sympy, no ``eval``). That bounds the time in any thread; in the main
+thread the registry additionally interrupts a call after ``timeout_seconds``.
 """
 from __future__ import annotations
 
 import functools
-import logging
 import math
 import re
 
+from gpg_vl.verifiers.expr import same_value, values_of
 from gpg_vl.verifiers.parsing import (ANSWER_SOURCES, MAX_NUMBER_DIGITS, extract_answer_phrase,
                                       extract_boxed, parse_number, select_answer)
 from gpg_vl.verifiers.registry import register_scorer
 
-MAX_EXPRESSION_CHARS = 300  # longer answers are not compared (and never reach sympy)
+MAX_EXPRESSION_CHARS = 300  # longer answers are not compared (and never evaluated)
 MAX_NESTING = 12
 SAFE_COMMANDS = frozenset({
     "frac", "sqrt", "pi", "times", "div", "cdot", "pm", "infty", "sin", "cos", "tan", "cot",
@@ -67,7 +68,7 @@ _REWRITES = (
 
 
 def normalize_math_answer(text: str) -> str | None:
-    """``text`` rewritten into LaTeX math-verify parses whole (module docstring); None if too long."""
+    """``text`` rewritten into LaTeX ``expr`` parses whole (module docstring); None if too long."""
     if not isinstance(text, str) or len(text) > MAX_EXPRESSION_CHARS:
         return None
     s = _TEXT_CMD.sub(r"\1", text.strip())
@@ -89,7 +90,7 @@ _DIGIT_RUN = re.compile(r"\d+")
 
 
 def is_safe_expression(expr: str) -> bool:
-    """Whether ``expr`` may be handed to sympy: bounded size, nesting, digits, powers, commands.
+    """Whether ``expr`` may be evaluated: bounded size, nesting, digits, powers, commands.
 
     Only ASCII math characters pass (normalisation has already turned √, π, ° into LaTeX): the
     LaTeX grammar's parser is fast on what it has seen but slow the first time it meets an
@@ -108,39 +109,15 @@ def is_safe_expression(expr: str) -> bool:
     if any(n > MAX_NUMBER_DIGITS for n in runs):
         return False
     # One power or factorial at most, and then only of small numbers: no 9^{9^{9}}, no 10^{10^9},
-    # no (10^6)! -- sympy would evaluate them exactly.
+    # no (10^6)! (expr refuses them too; this is the cheap first filter).
     operators = expr.count("^") + expr.count("**") + expr.count("!")
     if operators > 1 or (operators == 1 and any(n > 4 for n in runs)):
         return False
     return all(cmd in SAFE_COMMANDS for cmd in _COMMAND.findall(expr))
 
 
-class _NoTimeoutNotice(logging.Filter):
-    """math-verify warns that its own timeout is off; ours is on (see the module docstring)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Timeout is disabled")
-
-
-for _name in ("math_verify.parser", "math_verify.grader"):
-    logging.getLogger(_name).addFilter(_NoTimeoutNotice())
-
-
-@functools.lru_cache(maxsize=4096)
-def _sympy_values(expr: str) -> tuple:
-    """math-verify's LaTeX parse of ``$expr$`` (cached: ground truths repeat every epoch).
-
-    Only the LaTeX extractor: math-verify's plain-expression extractor goes through sympy's
-    ``parse_expr``, which calls ``eval`` -- never on model output (issue 3).
-    """
-    import math_verify  # imported here: ~0.3 s of sympy that format-only users never pay
-
-    return tuple(math_verify.parse(f"${expr}$", extraction_config=[math_verify.LatexExtractionConfig()],
-                                   fallback_mode="no_fallback", parsing_timeout=None))
-
-
 def answers_equal(gold: str, pred: str) -> bool:
-    """Whether two normalised answers have the same value."""
+    """Whether two normalised answers have the same value (evaluated by ``expr``, bounded)."""
     if gold == pred:
         return True
     gold_number, pred_number = parse_number(gold), parse_number(pred)
@@ -149,17 +126,19 @@ def answers_equal(gold: str, pred: str) -> bool:
                                                            rel_tol=1e-6, abs_tol=1e-9)
     if not (is_safe_expression(gold) and is_safe_expression(pred)):
         return False
-    gold_values, pred_values = _sympy_values(gold), _sympy_values(pred)
-    if not gold_values or not pred_values:
-        return False
-    import math_verify
+    gold_values, pred_values = _values(gold), values_of(pred)
+    return gold_values is not None and pred_values is not None and same_value(gold_values, pred_values)
 
-    return bool(math_verify.verify(list(gold_values), list(pred_values), timeout_seconds=None))
+
+@functools.lru_cache(maxsize=4096)
+def _values(expr: str):
+    """Ground truths repeat every epoch: their values are cached."""
+    return values_of(expr)
 
 
 @functools.lru_cache(maxsize=1)
 def warm_up() -> None:
-    """Import math-verify and run its LaTeX parser once (~0.5 s the first time, then nothing)."""
+    """One comparison through every path (cheap; kept so callers may warm verifiers uniformly)."""
     answers_equal("\\frac{2\\sqrt{3}}{3}\\pi", "\\frac{2}{\\sqrt{3}}\\pi")
 
 

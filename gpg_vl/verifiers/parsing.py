@@ -223,13 +223,15 @@ def find_numbers(s: str) -> list[float]:
 
 
 _BOX_NUM = r"(-?\d+(?:\.\d+)?)"
-_SEP = r"(?:[ \t]*,[ \t]*|[ \t]+)"
+_SEP = r"(?:[ \t]*+,[ \t]*+|[ \t]++)"
 _BOX_PATTERNS = (
     # [x1, y1, x2, y2] (JSON bbox_2d of Qwen2.5-VL, or plain lists; commas or spaces)
-    re.compile(rf"\[[ \t]*{_BOX_NUM}{_SEP}{_BOX_NUM}{_SEP}{_BOX_NUM}{_SEP}{_BOX_NUM}[ \t]*\]"),
+    re.compile(rf"\[[ \t]*+{_BOX_NUM}{_SEP}{_BOX_NUM}{_SEP}{_BOX_NUM}{_SEP}{_BOX_NUM}[ \t]*+\]"),
     # (x1,y1),(x2,y2) (Qwen2-VL's native <|box_start|>(x1,y1),(x2,y2)<|box_end|>)
-    re.compile(rf"\([ \t]*{_BOX_NUM}[ \t]*,[ \t]*{_BOX_NUM}[ \t]*\)[ \t]*,?[ \t]*"
-               rf"\([ \t]*{_BOX_NUM}[ \t]*,[ \t]*{_BOX_NUM}[ \t]*\)"),
+    # Possessive runs (Python 3.11): a failed match never retries the split of one run of spaces
+    # between two quantifiers, which made "(1,1)" + 60,000 spaces + "x" quadratic.
+    re.compile(rf"\([ \t]*+{_BOX_NUM}[ \t]*+,[ \t]*+{_BOX_NUM}[ \t]*+\)[ \t]*+(?:,[ \t]*+)?"
+               rf"\([ \t]*+{_BOX_NUM}[ \t]*+,[ \t]*+{_BOX_NUM}[ \t]*+\)"),
 )
 
 

@@ -5,7 +5,7 @@ with a counted warning. In the main thread of a POSIX process the limit is enfor
 ``SIGALRM`` (``setitimer``, so sub-second limits work) and interrupts pure-Python work such as
 sympy. Signals cannot be installed from another thread (math-verify's own timeout then raises),
 so there the limit is checked after the call: the verifiers keep every step bounded by input
-size instead (see ``parsing`` and ``math_answer``), and the caller discards an over-time result.
+size instead (see ``parsing`` and ``expr``), and the caller discards an over-time result.
 """
 from __future__ import annotations
 

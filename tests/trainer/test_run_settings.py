@@ -99,9 +99,12 @@ def test_epochs_run_logs_its_steps_and_resumes_to_the_same_total(
     assert (state["total_steps"], state["train_rows"]) == (3, 4)
 
     monkeypatch.setattr(loop, "train_step", real_step)
-    with pytest.raises(ValueError, match="saved by a run of 3 steps .* resolves train.epochs=1.5 to 5 steps"):
+    with pytest.raises(ValueError, match=r"changes the run \(data.limit: 4 -> 6\)"):
         train(cfg_of(tiny_dirs, synthetic_data, out, *args, "data.limit=6", "train.resume_from=auto"),
               log=lambda *_: None)
+    with pytest.raises(ValueError, match="saved by a run of 3 steps .* resolves train.epochs=1.5 to 5 steps"):
+        train(cfg_of(tiny_dirs, synthetic_data, out, *args, "data.limit=6", "train.resume_from=auto",
+                     "train.allow_change=[data.limit]"), log=lambda *_: None)
     summary = train(cfg_of(tiny_dirs, synthetic_data, out, *args, "train.resume_from=auto"), log=lambda *_: None)
     assert summary["steps"] == 3 and len(summary["history"]) == 1  # only step 3 ran
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

@@ -9,7 +9,7 @@ import torch
 
 from gpg_vl.config import Config, RewardSpec, WarmupConfig, load_config, to_dict
 from gpg_vl.models import load_policy
-from gpg_vl.trainer.checkpoint import complete_checkpoints, prune, resolve_resume
+from gpg_vl.trainer.checkpoint import complete_checkpoints, prune, resolve_resume, write_manifest
 from gpg_vl.trainer.evaluate import evaluate
 from gpg_vl.trainer.loop import TrainingStopped, train
 from gpg_vl.trainer.rewards import RewardModel
@@ -165,6 +165,7 @@ def fake_checkpoint(root, step: int, complete: bool = True):
     (path / "trainer_state").mkdir(parents=True)
     if complete:
         (path / "gpg_vl_state.json").write_text(json.dumps({"step": step}))
+        write_manifest(path)
     return path
 
 
@@ -180,7 +181,7 @@ def test_complete_checkpoints_prune_and_resolve_resume(tmp_path):
     assert resolve_resume(None, str(tmp_path / "out")) is None
     assert resolve_resume("auto", str(tmp_path / "elsewhere")) is None  # a fresh run
     assert resolve_resume(str(root / "step-000010"), "unused") == root / "step-000010"
-    with pytest.raises(FileNotFoundError, match="step-000040"):
+    with pytest.raises(ValueError, match="step-000040"):
         resolve_resume(str(root / "step-000040"), "unused")
     prune(root, 2)
     assert [p.name for p in complete_checkpoints(root)] == ["step-000010", "step-000030"]
@@ -224,7 +225,8 @@ def test_a_corrupt_image_is_skipped_counted_and_training_runs(tiny_dirs, synthet
     logged = []
     train(tiny_run(tiny_dirs, synthetic_data, out, f"data.train={data}", "train.steps=1"), log=logged.append)
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["data"] == {"train_rows": len(rows) - 1, "skipped_bad_images": 1, "skipped_long_prompts": 0}
+    assert summary["data"] == {"train_rows": len(rows) - 1, "skipped_bad_images": 1, "skipped_long_prompts": 0,
+                               "skipped_bad_rows": 0}
     assert any("1 skipped for bad images" in line for line in logged)
 
     with pytest.raises(Exception, match="broken.png"):

@@ -120,7 +120,7 @@ def test_beta_th_draws_again_when_too_few_groups_vary(tiny_dirs, synthetic_data,
 
 def test_beta_th_keeps_varying_groups_from_later_draws_first(tiny_dirs, synthetic_data, tmp_path, scored):
     run = build_run(config(tiny_dirs, synthetic_data, tmp_path, "algorithm.beta_th=1.0", "algorithm.max_draws=2"))
-    pieces, draws = collect(run.cfg, run.accelerator, run.model, run.data, run.reward_model)
+    pieces, draws = collect(run.cfg, run.accelerator, run.model, run.data, run.reward_model, run.counters)
     assert draws == 2 and len(scored) == 2  # the first draw had a degenerate (classification) group
     varying = [[p for p in range(3) if len(set(scored[d][p * G:(p + 1) * G])) > 1] for d in range(2)]
     assert len(varying[0]) < 3 and len(varying[0]) + len(varying[1]) >= 3

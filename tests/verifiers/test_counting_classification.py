@@ -88,3 +88,30 @@ def test_classification_match_option_is_checked_when_bound():
     assert get_verifier("classification", match="contains")(None, [block("a cat")], answer=["cat"]) == [1.0]
     with pytest.raises(ValueError, match="match"):
         get_verifier("classification", match="substring")
+
+
+LABELS = ["golden retriever", "labrador retriever", "cat", "black cat", "egret"]
+
+
+@pytest.mark.parametrize("text, gold, score", [
+    ("e", "egret", 0.0),                                   # one letter: a substring of most labels
+    ("golden retr", "golden retriever", 0.0),              # not whole words
+    ("retriever", "golden retriever", 0.0),                # names two labels (golden, labrador)
+    ("golden retriever, labrador retriever, cat, black cat, egret", "cat", 0.0),  # every label
+    ("cat or egret", "cat", 0.0),                          # a hedge between two labels
+    ("a golden retriever dog", "golden retriever", 1.0),   # the label inside the answer
+    ("black cat", "cat", 0.0),                             # names the longer label, not "cat"
+    ("black cat", "black cat", 1.0),
+    ("cat", "cat", 1.0),                                   # equal to a label: not also "black cat"
+    ("Golden_Retriever", "golden retriever", 1.0),
+    ("egrets", "egret", 0.0),
+])
+def test_contains_needs_whole_words_and_one_label(text, gold, score):
+    assert score_classification(block(text), gold, labels=LABELS, match="contains") == score
+
+
+def test_contains_without_a_label_list_still_needs_whole_words():
+    assert score_classification(block("e"), "golden retriever", match="contains") == 0.0
+    assert score_classification(block("ret"), "golden retriever", match="contains") == 0.0
+    assert score_classification(block("word " * 100 + "golden retriever"), "golden retriever",
+                                match="contains") == 0.0  # an essay is not a label
