@@ -34,7 +34,7 @@ def first_nonfinite_parameter(model) -> str | None:
 def check_weights(run, step: int) -> None:
     """Raise TrainingStopped when any rank holds a non-finite trainable weight."""
     bad = first_nonfinite_parameter(run.model.policy)
-    if global_sum(run, [0.0 if bad is None else 1.0])[0] > 0:
+    if global_sum(run.accelerator, [0.0 if bad is None else 1.0])[0] > 0:
         where = f" (first: {bad})" if bad else " (on another rank)"
         raise TrainingStopped(
             f"step {step}: the weights became non-finite after the update{where}; stopping before saving. "

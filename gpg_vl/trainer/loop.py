@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from gpg_vl.config import Config, to_dict
 from gpg_vl.config.validate import check_launch
+from gpg_vl.errors import ConfigError
 from gpg_vl.trainer.checkpoint import export_policy, load_checkpoint, save_checkpoint
 from gpg_vl.trainer.evaluate import evaluate
 from gpg_vl.trainer.health import TrainingStopped, check_progress, check_weights

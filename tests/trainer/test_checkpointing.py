@@ -86,7 +86,7 @@ def test_runs_with_and_without_checkpointing_reach_the_same_weights(tiny_dirs, s
         run = build_run(config(tiny_dirs, synthetic_data, tmp_path / str(on), "warmup.steps=2",
                                "warmup.batch_size=2", "rewards=[{name: text_hash}]", "train.max_grad_norm=0",
                                f"model.gradient_checkpointing={str(on).lower()}"))
-        start(run, lambda *_: None)
+        start(run, lambda *_: None, None)
         warmed = {n: p.detach().clone() for n, p in run.model.policy.named_parameters()}
         assert all(train_step(run)["skipped"] == 0 for _ in range(2))
         weights[on] = {n: p.detach().clone() for n, p in run.model.policy.named_parameters()}

@@ -17,7 +17,7 @@ from gpg_vl.verifiers import VERIFIERS
 def fake_run(model=None, limit=3):
     cfg = SimpleNamespace(train=SimpleNamespace(max_no_update_steps=limit, output_dir="out"),
                           rollout=SimpleNamespace(num_generations=4))
-    return SimpleNamespace(policy=model, cfg=cfg, counters={},
+    return SimpleNamespace(model=SimpleNamespace(policy=model), cfg=cfg, counters={},
                            accelerator=SimpleNamespace(num_processes=1, device="cpu"))
 
 

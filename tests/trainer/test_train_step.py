@@ -157,7 +157,7 @@ def test_grpo_reference_is_the_policy_after_the_warm_up(tiny_dirs, synthetic_dat
 
     run = build_run(config(tiny_dirs, synthetic_data, tmp_path, "algorithm.name=grpo", "warmup.steps=2",
                            "warmup.lr=1e-2", "warmup.batch_size=3", "data.test=null"))
-    start(run, log=lambda *_: None)
+    start(run, log=lambda *_: None, ckpt=None)
     folder = load_file(str(tiny_dirs["qwen2_vl"] / "model.safetensors"))
     policy, reference = snapshot(run.model.policy), snapshot(run.model.reference)
     assert all(torch.equal(policy[n], reference[n]) for n in policy)
