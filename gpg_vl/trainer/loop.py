@@ -128,7 +128,8 @@ def train(cfg: Config, log=print) -> dict:
     saved = {"total_steps": total, "train_rows": len(run.train_samples)}
     try:
         for step in range(first + 1, total + 1):
-            metrics = train_step(run)
+            run.reward_model.begin_step(step, total)  # trainer_state for TRL reward functions
+            metrics = {**train_step(run), **run.reward_model.drain_metrics()}
             history.append(metrics)
             logger.log(step, metrics)
             check_finite(run, step, metrics)

@@ -18,6 +18,7 @@ from gpg_vl.algorithms import alpha_from_counts, degenerate_group_mask
 from gpg_vl.processing import encode_prompts, render_prompt, select_rows
 from gpg_vl.rollout import Rollout, generate
 from gpg_vl.trainer.collectives import global_max, global_sum
+from gpg_vl.trainer.rewards import completion_id_lists
 from gpg_vl.trainer.zero3 import weights_for_generation
 
 
@@ -56,7 +57,8 @@ def draw(run, per_rank: int) -> tuple[Rollout, torch.Tensor, dict]:
                            encode_images_once=run.reuse_image_features)
     per_row = [s for s in samples for _ in range(g)]
     prompts = [render_prompt(s, run.encode_kwargs["prompt_template"]) for s in per_row]
-    rewards, parts = run.reward_model.score(prompts, rollout.texts, per_row)
+    ids = completion_id_lists(rollout.completion_ids, rollout.completion_mask)
+    rewards, parts = run.reward_model.score(prompts, rollout.texts, per_row, completion_ids=ids)
     return rollout, rewards, parts
 
 
