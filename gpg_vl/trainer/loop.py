@@ -14,7 +14,11 @@ from typing import TYPE_CHECKING
 from gpg_vl.config import Config, to_dict
 from gpg_vl.trainer.checkpoint import export_policy, load_checkpoint, resolve_resume, save_checkpoint
 from gpg_vl.trainer.evaluate import evaluate
+from gpg_vl.console import ProgressLine, quiet_third_party
 from gpg_vl.trainer.logging import MetricsLogger
+from gpg_vl.trainer.plots import write_plot
+from gpg_vl.trainer.report import end_block, start_block
+from gpg_vl.trainer.sinks import strict
 from gpg_vl.trainer.setup import build_run
 from gpg_vl.trainer.step import train_step
 from gpg_vl.trainer.zero3 import weights_for_generation
@@ -50,7 +54,9 @@ def start(run, log) -> tuple[int, dict | None]:
         return state["step"], state.get("before")
     if cfg.warmup.steps:
         run_warmup(run.policy, run.processor, run.train_samples, cfg.warmup, encode_kwargs=run.encode_kwargs,
-                   box_frame=run.family.box_frame, seed=cfg.train.seed, log=log)
+                   box_frame=run.family.box_frame, seed=cfg.train.seed, log=log,
+                   progress=ProgressLine("warm-up", cfg.warmup.steps, every=max(1, cfg.warmup.steps // 5),
+                                         enabled=run.accelerator.is_main_process))
     before = run_eval(run)
     if before:
         log(f"before: {json.dumps(before['by_task'])}")
@@ -107,6 +113,7 @@ def check_finite(run, step: int, metrics: dict) -> None:
 def train(cfg: Config, log=print) -> dict:
     """Run the configured training; writes metrics, checkpoints, ``final/`` and ``summary.json``."""
     t_start = time.perf_counter()
+    quiet_third_party()
     out = Path(cfg.train.output_dir)
     run = build_run(cfg)
     main = run.accelerator.is_main_process
@@ -115,15 +122,13 @@ def train(cfg: Config, log=print) -> dict:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
     data = data_counts(run.train_samples)
-    say(f"policy {cfg.model.path} ({run.family.name}), {len(run.train_samples)} train / "
-        f"{len(run.test_samples)} test rows ({data['skipped_bad_images']} skipped for bad images, "
-        f"{data['skipped_long_prompts']} for long prompts), algorithm {cfg.algorithm.name}, "
-        f"{run.accelerator.distributed_type.value} x {run.accelerator.num_processes} on {run.accelerator.device}; "
-        f"{describe_steps(run)}")
+    say(start_block(run, data, describe_steps(run)))
     first, before = start(run, say)
     total = run.total_steps
-    logger = MetricsLogger(out, total, enabled=main, tensorboard=cfg.train.tensorboard,
-                           every=cfg.train.log_every, append=first > 0)
+    t = cfg.train
+    logger = MetricsLogger(out, total, enabled=main, tensorboard=t.tensorboard, every=t.log_every,
+                           append=first > 0, report_to=t.report_to, samples_every=t.log_samples_every,
+                           samples=t.log_samples, config=to_dict(cfg), first_step=first)
     history, evals = [], []
     saved = {"total_steps": total, "train_rows": len(run.train_samples)}
     try:
@@ -131,7 +136,7 @@ def train(cfg: Config, log=print) -> dict:
             run.reward_model.begin_step(step, total)  # trainer_state for TRL reward functions
             metrics = {**train_step(run), **run.reward_model.drain_metrics()}
             history.append(metrics)
-            logger.log(step, metrics)
+            logger.log(step, metrics, batch=run.reward_model.last_batch)
             check_finite(run, step, metrics)
             if cfg.train.eval_every and step % cfg.train.eval_every == 0 and step < total:
                 evals.append({"step": step, **(run_eval(run) or {})})
@@ -144,9 +149,11 @@ def train(cfg: Config, log=print) -> dict:
                "wall_seconds": time.perf_counter() - t_start, "data": data, **run.counters}
     export_policy(run, out / "final", merge_lora=cfg.model.lora.merge_on_export)
     if main:
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        (out / "summary.json").write_text(json.dumps(strict(summary), indent=2, allow_nan=False))
         if after:
             say(f"after: {json.dumps(after['by_task'])}")
+        plot = write_plot(history, out / "reward.png")
+        say(end_block(out, total, time.perf_counter() - t_start, run.counters, plot, t.report_to))
     run.accelerator.wait_for_everyone()
     summary["history"] = history
     return summary
