@@ -41,8 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              "models; as data.prompt_format in training)")
     parser.add_argument("--completion-prefix", default="",
                         help="text appended to the prompt, e.g. '<think>' (as data.completion_prefix)")
-    parser.add_argument("--max-new-tokens", type=int, default=1024)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--max-new-tokens", type=int, default=1024, help="greedy tokens per answer (default: 1024)")
+    parser.add_argument("--batch-size", type=int, default=8, help="prompts generated together (default: 8)")
     parser.add_argument("--min-pixels", type=int, help="processor minimum pixels per image")
     parser.add_argument("--max-pixels", type=int, help="processor maximum pixels per image")
     parser.add_argument("--dtype", default="auto", help="auto | bfloat16 | float16 | float32")
