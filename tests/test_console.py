@@ -136,3 +136,24 @@ def test_metrics_jsonl_is_strict_json(tmp_path):
     assert "NaN" not in text and "Infinity" not in text
     row = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
     assert row["reward"] is None and row["loss"] is None and row["step"] == 1
+
+
+def test_image_check_progress_appears_only_when_the_check_is_slow(monkeypatch):
+    import gpg_vl.console as console
+
+    now = [100.0]
+    monkeypatch.setattr(console.time, "perf_counter", lambda: now[0])
+    quick, slow = io.StringIO(), io.StringIO()
+    p = ProgressLine("checking data.jsonl", 1000, stream=quick, delay=2.0, every=100)
+    for row in range(0, 1001, 50):
+        now[0] += 0.001  # a fast check: nothing printed at all
+        p.update(row)
+    assert quick.getvalue() == ""
+    now[0] = 100.0
+    p = ProgressLine("checking data.jsonl", 1000, stream=slow, delay=2.0, every=100)
+    for row in range(0, 1001, 50):
+        now[0] += 0.5  # 10 s in all: lines with the ETA after the first 2 s
+        p.update(row, f"{row} kept")
+    lines = slow.getvalue().splitlines()
+    assert lines and all(line.startswith("checking data.jsonl ") and "eta" in line for line in lines)
+    assert lines[-1].startswith("checking data.jsonl 1000/1000 100%")

@@ -22,7 +22,7 @@ def skip_reason(metrics: dict) -> str | None:
     if metrics.get("nonfinite"):
         return "skipped: non-finite loss or gradient (no update)"
     if metrics.get("valid_fraction") == 0:
-        return "skipped: in every group the G rewards were equal (advantages all 0, nothing to learn)"
+        return "skipped: every group's G rewards were equal (no signal)"
     return "skipped"
 
 
@@ -104,6 +104,7 @@ class MetricsLogger:
         line = summary + (f"  [{reason}]" if reason and due else "")
         if self.progress.tty:  # permanent lines every log_every steps, the live line always
             if due:
+                self.progress.done, self.progress.detail = step, summary  # redrawn below the line
                 self.progress.print(f"step {step}/{self.total} {line}")
             self.progress.update(step, summary)
         else:  # one plain line with elapsed and ETA every log_every steps (or 30 s)
