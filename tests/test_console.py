@@ -124,6 +124,7 @@ def test_twenty_step_run_console_is_readable(tiny_dirs, synthetic_data, tmp_path
     assert any("[skipped:" in line for line in step_lines) == any(
         json.loads(r)["skipped"] for r in (out / "metrics.jsonl").read_text().splitlines())
     assert f"model      {out / 'final'}" in done.stdout and str(out / "summary.json") in done.stdout
+    assert f"rewards    {out / 'reward.png'}" in done.stdout and (out / "reward.png").stat().st_size > 0
 
 
 def test_metrics_jsonl_is_strict_json(tmp_path):

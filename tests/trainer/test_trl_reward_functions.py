@@ -167,3 +167,4 @@ def test_trl_own_accuracy_reward_runs_on_conversational_rows():
     finally:
         del VERIFIERS["test_trl_accuracy"]
     assert total == [1.0, 0.0]
+
