@@ -236,7 +236,9 @@ class SampleSet(Sequence):
 def _locate(error: SchemaError, display: str, row_index: int, row: dict, what: str) -> SchemaError:
     """A SchemaError raised while mapping a row, with the data, row and an example row added."""
     if isinstance(error, MissingColumnError):
-        return SchemaError(f"{display}: {what} needs column {error.column!r}, which the data lacks; "
+        reset = (" (rows already in gpg-vl's schema or TRL's conversational format need no adapter: "
+                 "data.adapter=null)" if what.startswith("adapter") else "")
+        return SchemaError(f"{display}: {what} needs column {error.column!r}, which the data lacks{reset}; "
                            f"columns present: {error.available}; example row {row_index}: {format_row(row)}")
     return SchemaError(f"{display}, row {row_index}: {error}; row: {format_row(row)}")
 

@@ -105,3 +105,10 @@ def test_a_conversational_dataset_trains(tiny_dirs, synthetic_data, tmp_path):
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     assert samples and all(s["task"] == "counting" and s["prompt"].startswith("How many") for s in samples)
     assert (out / "final" / "model.safetensors").is_file()
+
+
+def test_schema_rows_through_a_recipe_adapter_name_data_adapter_null(synthetic_data):
+    from gpg_vl.data.schema import SchemaError
+
+    with pytest.raises(SchemaError, match=r"adapter 'r1v_geoqa' needs column .*data\.adapter=null"):
+        load_samples(synthetic_data["train"], adapter="r1v_geoqa")
