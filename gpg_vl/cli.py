@@ -69,9 +69,11 @@ HUB_FAILURE = ("connect", "offline", "resolve", "network", "timed out", "hugging
 
 def hub_hint(exc: BaseException, paths: dict[str, str]) -> str | None:
     """When a name that is not a local path failed to load, say how to run without the hub."""
+    from gpg_vl.dry_run import looks_like_hub_id
+
     text = str(exc).lower()
     for key, value in paths.items():
-        if value and value.lower() in text and not Path(value).expanduser().exists() \
+        if value and looks_like_hub_id(value) and value.lower() in text and not Path(value).exists() \
                 and any(word in text for word in HUB_FAILURE):
             return (f"{key}={value} is not a local path, so it was looked up on the Hugging Face hub. "
                     f"Without hub access, download it on a machine that has it (huggingface-cli download "

@@ -13,9 +13,14 @@ from pathlib import Path
 from gpg_vl.config import Config
 
 
-def _local_like(name: str) -> bool:
-    return (name.startswith(("/", "./", "../", "~")) or name.endswith("/") or Path(name).suffix != ""
-            or name.count("/") != 1)
+DATA_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".arrow", ".py", ".yaml")
+
+
+def looks_like_hub_id(name: str) -> bool:
+    """``owner/name`` (``Qwen/Qwen2.5-VL-3B-Instruct``, ``lmms-lab/...``), not a path or a file."""
+    parts = name.split("/")
+    return (len(parts) == 2 and all(parts) and not name.startswith((".", "~"))
+            and Path(name).suffix.lower() not in DATA_SUFFIXES)
 
 
 def check_model(path: str) -> tuple[str | None, str]:
@@ -25,7 +30,7 @@ def check_model(path: str) -> tuple[str | None, str]:
         if not (local / "config.json").is_file():
             return f"model.path={path}: folder has no config.json (not a saved model)", ""
         return None, f"local folder {local.resolve()}"
-    if local.exists() or _local_like(path):
+    if local.exists() or not looks_like_hub_id(path):
         return f"model.path={path}: no such folder", ""
     return _hub("model.path", path, "model", "config.json")
 
@@ -36,7 +41,7 @@ def check_data(key: str, path: str | None) -> tuple[str | None, str]:
     local = Path(path).expanduser()
     if local.exists():
         return None, f"local {'folder' if local.is_dir() else 'file'} {local.resolve()}"
-    if _local_like(path):
+    if not looks_like_hub_id(path):
         return f"{key}={path}: no such file or folder", ""
     return _hub(key, path, "dataset", None)
 

@@ -64,6 +64,19 @@ def test_hub_hint_names_offline_mode_and_local_folder():
     hint = hub_hint(exc, {"model.path": "Qwen/Qwen2-VL-2B-Instruct"})
     assert "HF_HUB_OFFLINE=1" in hint and "--local-dir" in hint and "model.path=DIR" in hint
     assert hub_hint(OSError("disk full"), {"model.path": "Qwen/Qwen2-VL-2B-Instruct"}) is None
+    # a mistyped local file is not a hub id: no hub hint
+    assert hub_hint(FileNotFoundError("data file or folder not found: data/my.jsonl"),
+                    {"data.train": "data/my.jsonl"}) is None
+    assert "Qwen/Qwen2.5-VL-3B-Instruct" in hub_hint(
+        OSError("Qwen/Qwen2.5-VL-3B-Instruct: cannot read the model config: offline mode is enabled"),
+        {"model.path": "Qwen/Qwen2.5-VL-3B-Instruct"})
+
+
+def test_dry_run_takes_dotted_model_names_as_hub_ids(capsys, synthetic_data, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    assert main(["train", "--dry-run", "model.path=Qwen/Qwen2.5-VL-3B-Instruct",
+                 f"data.train={synthetic_data['train']}", "rewards=[{name: format}]"]) == 0
+    assert "hub id Qwen/Qwen2.5-VL-3B-Instruct" in capsys.readouterr().out
 
 
 def test_launch_script_prints_the_error_line_last(tmp_path):

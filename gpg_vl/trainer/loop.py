@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gpg_vl.config import Config, to_dict
+from gpg_vl.console import ProgressLine, quiet_third_party
 from gpg_vl.trainer.checkpoint import export_policy, load_checkpoint, resolve_resume, save_checkpoint
 from gpg_vl.trainer.evaluate import evaluate
-from gpg_vl.console import ProgressLine, quiet_third_party
 from gpg_vl.trainer.logging import MetricsLogger
 from gpg_vl.trainer.plots import write_plot
 from gpg_vl.trainer.report import end_block, start_block
