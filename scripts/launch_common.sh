@@ -54,6 +54,9 @@ _print_command() {  # the command, shell-quoted, on one line
 # and task_overrides (appends to the array TASK_OVERRIDES), then calls train_main "$@".
 
 _train_usage() {
+    local config_help="default: configs/${TASK}_<model>.yaml, chosen from the model
+                                      name ($(_task_configs))"
+    [[ -n "${TASK_CONFIG_HELP:-}" ]] && config_help="$TASK_CONFIG_HELP"
     cat <<EOF
 Usage: $(basename "$0") --model MODEL --output-dir DIR [options] [key.sub=value ...]
 
@@ -66,8 +69,7 @@ Required:
 Data:
   --data PATH           [DATA]        ${TASK_DATA_HELP}
 Config:
-  --config FILE         [CONFIG]      default: configs/${TASK}_<model>.yaml, chosen from the model
-                                      name ($(_task_configs))
+  --config FILE         [CONFIG]      ${config_help}
   key.sub=value ...                   config overrides passed to gpg-vl train (train.lr=5e-7 ...)
   --resume              [RESUME=1]    continue from the newest complete checkpoint in DIR
 ${TASK_OPTIONS_HELP:-}Processes:

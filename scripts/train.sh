@@ -11,5 +11,6 @@ TASK=custom
 TASK_TITLE="any config (default configs/custom.yaml: your own data, docs/own-data.md)"
 TASK_DATA_HELP="training data: JSONL/Parquet/CSV, a datasets folder or a hub id (default: the config's data.train)"
 DATA_REQUIRED=0
+TASK_CONFIG_HELP="any YAML config (default: configs/custom.yaml)"
 CONFIG="${CONFIG:-$GPG_VL_ROOT/configs/custom.yaml}"
 train_main "$@"

@@ -106,3 +106,17 @@ def test_recipe_with_own_data_names_data_adapter_null_up_front(tmp_path):
                           capture_output=True, text=True, env=env, timeout=120, cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert "adapter 'r1v_geoqa'" in done.stderr and "data.adapter=null" in done.stderr
+
+
+def test_generic_train_script_runs_custom_yaml_or_any_config():
+    env = {k: v for k, v in os.environ.items() if k not in ("DATA", "CONFIG", "MODEL", "NUM_GPUS")}
+    env.update({"GPG_VL_VENV": str(Path(sys.executable).parent.parent), "DRY_RUN": "1", "PYTHONPATH": str(REPO)})
+    common = ["--model", "/models/my-qwen", "--data", "my.jsonl", "--output-dir", "runs/x", "--num-gpus", "1"]
+    for extra, config in (([], "configs/custom.yaml"), (["--config", "configs/geoqa_qwen2vl_2b.yaml"],
+                                                         "configs/geoqa_qwen2vl_2b.yaml")):
+        done = subprocess.run(["bash", str(REPO / "scripts" / "train.sh"), *common, *extra], capture_output=True,
+                              text=True, env=env, timeout=120, cwd=REPO)
+        assert done.returncode == 0, done.stderr
+        argv = done.stdout.split()
+        assert argv[argv.index("--config") + 1].endswith(config)
+        assert "data.train=my.jsonl" in argv and "model.path=/models/my-qwen" in argv
