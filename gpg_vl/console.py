@@ -64,15 +64,16 @@ def duration(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-def eta(done: int, total: int, elapsed: float) -> float | None:
-    """Seconds left at the mean rate so far (None before the first item)."""
-    if done <= 0 or total <= 0:
+def eta(done: int, total: int, elapsed: float, start: int = 0) -> float | None:
+    """Seconds left at the mean rate of this session's items (``start``: done before it, e.g.
+    by the run a resume continues); None before the first item."""
+    if done <= start or total <= 0:
         return None
-    return elapsed / done * max(total - done, 0)
+    return elapsed / (done - start) * max(total - done, 0)
 
 
 def progress_text(label: str, done: int, total: int, elapsed: float, detail: str = "",
-                  width: int | None = None, bar: bool = True) -> str:
+                  width: int | None = None, bar: bool = True, start: int = 0) -> str:
     """``label 5/20 25% [#####.....] 0:12 eta 0:36 | detail``, at most ``width`` characters.
 
     The count, elapsed time and ETA come first, so a narrow terminal cuts the detail (and the
@@ -80,7 +81,7 @@ def progress_text(label: str, done: int, total: int, elapsed: float, detail: str
     """
     pct = f"{100 * done / total:3.0f}%" if total else ""
     head = f"{label} {done}/{total} {pct}".rstrip()
-    times = f"{duration(elapsed)} eta {duration(eta(done, total, elapsed))}"
+    times = f"{duration(elapsed)} eta {duration(eta(done, total, elapsed, start))}"
     line = f"{head} {times}"
     if bar and width is not None:
         room = width - len(line) - 3 - (len(detail) + 3 if detail else 0)
@@ -116,11 +117,8 @@ class ProgressLine:
         return time.perf_counter() - self.t0
 
     def _text(self, width: int | None) -> str:
-        done, total = self.done - self.start_done, self.total - self.start_done
-        text = progress_text(self.label, done, total, self.elapsed, self.detail, width, bar=self.tty)
-        if self.start_done:  # show the run's own count, the rate of this session
-            text = text.replace(f"{self.label} {done}/{total}", f"{self.label} {self.done}/{self.total}", 1)
-        return text
+        return progress_text(self.label, self.done, self.total, self.elapsed, self.detail, width,
+                             bar=self.tty, start=self.start_done)
 
     def update(self, done: int, detail: str = "", force: bool = False) -> None:
         """Record ``done`` items; redraw (terminal) or print a plain line when one is due."""

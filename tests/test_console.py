@@ -158,3 +158,15 @@ def test_image_check_progress_appears_only_when_the_check_is_slow(monkeypatch):
     lines = slow.getvalue().splitlines()
     assert lines and all(line.startswith("checking data.jsonl ") and "eta" in line for line in lines)
     assert lines[-1].startswith("checking data.jsonl 1000/1000 100%")
+
+
+def test_a_resumed_run_counts_its_own_steps_and_times_only_this_session(monkeypatch):
+    import gpg_vl.console as console
+
+    now = [0.0]
+    monkeypatch.setattr(console.time, "perf_counter", lambda: now[0])
+    stream = io.StringIO()
+    progress = ProgressLine("step", 100, stream=stream, start_done=60)  # resumed at step 60
+    now[0] = 20.0
+    progress.update(70, "")  # 10 steps in 20 s: 30 steps left -> 60 s
+    assert stream.getvalue().strip() == "step 70/100  70% 0:20 eta 1:00"
