@@ -1,6 +1,6 @@
 """What a run prints: quiet third-party output, and progress that stays readable.
 
-- :func:`quiet_third_party` runs once at start-up: every Python warning is shown once per
+- :func:`quiet_third_party` runs once at start-up: each FutureWarning / UserWarning is shown once per
   message (not once per generation or per image), and the progress bars of ``datasets`` and
   ``transformers`` (file loading, weight loading, shard writing) are switched off.
 - :class:`ProgressLine` shows a long phase (training steps, warm-up, the up-front image check).
@@ -31,9 +31,12 @@ def quiet_third_party() -> None:
     _QUIETED = True
     # "once": the first occurrence of each message text, wherever it is raised from (the default
     # "once per location" repeats a warning raised at one place for every new caller, and a
-    # ``catch_warnings`` block anywhere resets that registry).
-    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning, UserWarning):
-        warnings.filterwarnings("once", category=category)
+    # ``catch_warnings`` block anywhere resets that registry). Only the categories Python shows
+    # by default (DeprecationWarning stays hidden outside __main__), and never over the user's
+    # own -W / PYTHONWARNINGS choice.
+    if not sys.warnoptions:
+        for category in (FutureWarning, UserWarning):
+            warnings.filterwarnings("once", category=category)
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     torch = sys.modules.get("torch")
     if torch is not None and "DS_ACCELERATOR" not in os.environ and not torch.cuda.is_available():
