@@ -170,3 +170,19 @@ def test_a_resumed_run_counts_its_own_steps_and_times_only_this_session(monkeypa
     now[0] = 20.0
     progress.update(70, "")  # 10 steps in 20 s: 30 steps left -> 60 s
     assert stream.getvalue().strip() == "step 70/100  70% 0:20 eta 1:00"
+
+
+def test_start_block_engine_line_in_plain_words():
+    from types import SimpleNamespace
+
+    from gpg_vl.trainer.report import engine
+
+    def acc(kind, n, plugin=None, device="cpu"):
+        return SimpleNamespace(distributed_type=SimpleNamespace(value=kind), num_processes=n,
+                               device=SimpleNamespace(type=device), state=SimpleNamespace(deepspeed_plugin=plugin))
+
+    assert engine(acc("NO", 1)).startswith("cpu, 1 process, ")  # not accelerate's "NO x 1"
+    assert engine(acc("MULTI_CPU", 2)).startswith("cpu, 2 processes (DDP (gloo))")
+    assert engine(acc("MULTI_GPU", 8, device="cuda")).startswith("cuda, 8 processes (DDP)")
+    zero3 = SimpleNamespace(deepspeed_config={"zero_optimization": {"stage": 3}})
+    assert engine(acc("DEEPSPEED", 2, zero3)).startswith("cpu, 2 processes (DeepSpeed ZeRO-3)")
