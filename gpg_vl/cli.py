@@ -42,6 +42,11 @@ def cmd_train(args) -> int:
     if args.allow_change:
         overrides.append("train.allow_change=[" + ", ".join(args.allow_change) + "]")
     cfg = load_config(Config, args.config, overrides)
+    if args.dry_run:
+        from gpg_vl.dry_run import dry_run
+
+        print(dry_run(cfg))
+        return 0
     if args.deepspeed:
         use_deepspeed_config(args.deepspeed, args.mixed_precision or MIXED_PRECISION.get(cfg.model.dtype, "no"))
     from gpg_vl.trainer.loop import TrainingStopped, train
@@ -53,9 +58,37 @@ def cmd_train(args) -> int:
     except TrainingStopped as exc:  # a clean stop: the reason in one line, checkpoints intact
         print(f"gpg-vl train: stopped: {exc}", file=sys.stderr)
         return 1
+    except (OSError, ValueError) as exc:  # ModelLoadError, datasets' errors: the offline hint for hub ids
+        hint = hub_hint(exc, {"model.path": cfg.model.path, "data.train": cfg.data.train})
+        if hint is None:
+            raise
+        raise HubLookupError(f"{exc}; {hint}") from exc
     finally:
         shutdown_distributed(wait=ok)
     return 0
+
+
+class HubLookupError(OSError):
+    """A hub id that could not be loaded, with how to work offline (one line, exit 2)."""
+
+
+HUB_FAILURE = ("connect", "offline", "resolve", "network", "timed out", "huggingface.co", "hub",
+               "repository not found", "couldn't find", "not found")
+
+
+def hub_hint(exc: BaseException, paths: dict[str, str]) -> str | None:
+    """When a name that is not a local path failed to load, say how to run without the hub."""
+    from gpg_vl.dry_run import looks_like_hub_id
+
+    text = str(exc).lower()
+    for key, value in paths.items():
+        if value and looks_like_hub_id(value) and value.lower() in text and not Path(value).exists() \
+                and any(word in text for word in HUB_FAILURE):
+            return (f"{key}={value} is not a local path, so it was looked up on the Hugging Face hub. "
+                    f"Without hub access, download it on a machine that has it (huggingface-cli download "
+                    f"{value} --local-dir DIR{' --repo-type dataset' if key.startswith('data') else ''}) "
+                    f"and set {key}=DIR, or set HF_HUB_OFFLINE=1 to use a copy already in the local cache")
+    return None
 
 
 MIXED_PRECISION = {"bfloat16": "bf16", "float16": "fp16"}  # model.dtype -> accelerate's mixed precision
@@ -112,27 +145,43 @@ def cmd_check_export(args) -> int:
     return 0 if check.ok else 1
 
 
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError, version as dist_version
+
+    try:
+        return dist_version("gpg-vl")
+    except PackageNotFoundError:  # a source checkout that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gpg-vl", description="GPG reinforcement learning for Qwen-VL models")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("build-tiny", help="build a tiny random-weight Qwen-VL policy locally")
-    p.add_argument("--family", choices=list(FAMILIES), default=next(iter(FAMILIES)))
-    p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--family", choices=list(FAMILIES), default=next(iter(FAMILIES)),
+                   help=f"model family to build (default: {next(iter(FAMILIES))})")
+    p.add_argument("--out", required=True, help="folder to save the model and processor in")
+    p.add_argument("--seed", type=int, default=0, help="weight initialisation seed (default: 0)")
     p.set_defaults(fn=cmd_build_tiny)
 
     p = sub.add_parser("make-data", help="write a dataset (synthetic demo tasks)")
-    p.add_argument("kind", choices=["synthetic"])
-    p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--train-per-task", type=int, default=400)
-    p.add_argument("--test-per-task", type=int, default=50)
+    p.add_argument("kind", choices=["synthetic"], help="data kind: synthetic (the demo's colour, counting "
+                   "and grounding tasks)")
+    p.add_argument("--out", required=True, help="folder for train.jsonl, test.jsonl and the images")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--train-per-task", type=int, default=400, help="training rows per task (default: 400)")
+    p.add_argument("--test-per-task", type=int, default=50, help="test rows per task (default: 50)")
     p.set_defaults(fn=cmd_make_data)
 
     p = sub.add_parser("train", help="train with GPG from a YAML config (+ key.sub=value overrides)")
     p.add_argument("--config", help="YAML config (configs/*.yaml)")
-    p.add_argument("--describe-config", action="store_true", help="list every config key and exit")
+    p.add_argument("--describe-config", action="store_true",
+                   help="list every config key with its default, meaning and allowed values, and exit")
+    p.add_argument("--dry-run", action="store_true", help="check the config, model and data paths, rewards "
+                   "and logging backends without loading or writing anything, and exit")
     p.add_argument("--deepspeed", metavar="FILE", help="DeepSpeed config (configs/deepspeed/*.json) when "
                    "launching with torchrun; under accelerate launch use its --use_deepspeed instead")
     p.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"],
@@ -146,11 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_train)
 
     p = sub.add_parser("demo", help="the embedded demo: tiny model, synthetic tasks, before/after report")
-    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
     p.add_argument("--config", default=None, help="demo config (default: configs/demo.yaml)")
     p.add_argument("--family", choices=list(FAMILIES), default=next(iter(FAMILIES)),
                    help="model family of the tiny policy (gpg_vl.families)")
-    p.add_argument("overrides", nargs="*")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.steps=50")
     p.set_defaults(fn=cmd_demo)
 
     p = sub.add_parser("verify", help="score completions in a JSONL file with one verifier")

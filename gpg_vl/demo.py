@@ -11,6 +11,8 @@ import json
 import time
 from pathlib import Path
 
+from gpg_vl.trainer.plots import moving_average, write_plot  # noqa: F401 -- the demo's figure, drawn by the trainer
+
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
 # report key -> (task, reward component) in the evaluation's by_task table
 REPORT_KEYS = {"classification": ("classification", "classification"),
@@ -22,38 +24,6 @@ def headline(evaluation: dict | None) -> dict:
     """The three demo figures from an evaluation's per-task table."""
     by_task = (evaluation or {}).get("by_task", {})
     return {key: by_task.get(task, {}).get(comp) for key, (task, comp) in REPORT_KEYS.items()}
-
-
-def moving_average(values: list[float], window: int = 10) -> list[float]:
-    """Trailing mean over up to ``window`` steps, ignoring NaN (a task absent from a step)."""
-    out = []
-    for i in range(len(values)):
-        recent = [v for v in values[max(0, i - window + 1):i + 1] if v == v]
-        out.append(sum(recent) / len(recent) if recent else float("nan"))
-    return out
-
-
-def write_plot(history: list[dict], path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps = list(range(1, len(history) + 1))
-    fig, ax = plt.subplots(figsize=(7, 4))
-    total = [h["reward"] for h in history]
-    ax.plot(steps, total, color="C0", lw=0.8, alpha=0.35)
-    ax.plot(steps, moving_average(total), color="C0", lw=2.2, label="total reward")
-    for i, key in enumerate(sorted(k for k in history[0] if k.startswith("reward/")), start=1):
-        ax.plot(steps, moving_average([h[key] for h in history]), color=f"C{i}", lw=1.3,
-                label=key.split("/", 1)[1])
-    ax.set_xlabel("GPG step")
-    ax.set_ylabel("mean reward (moving average over 10 steps)")
-    ax.set_title("gpg-vl demo: reward per step")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def write_markdown(report: dict, path: Path) -> None:
@@ -105,7 +75,7 @@ def run_demo(out_dir: str = "runs/demo", config: str | None = None, overrides: l
               "steps": summary["steps"], "wall_seconds": time.perf_counter() - t0,
               "skipped_steps": summary["skipped_steps"]}
     (out / "report.json").write_text(json.dumps(report, indent=2))
-    write_plot(summary["history"], out / "reward.png")
+    write_plot(summary["history"], out / "reward.png", title="gpg-vl demo: reward per step")
     write_markdown(report, out / "report.md")
     print(json.dumps(report, indent=2))
     return report

@@ -52,6 +52,9 @@ _print_command() {  # the command, shell-quoted, on one line
 # and task_overrides (appends to the array TASK_OVERRIDES), then calls train_main "$@".
 
 _train_usage() {
+    local config_help="default: configs/${TASK}_<model>.yaml, chosen from the model
+                                      name ($(_task_configs))"
+    [[ -n "${TASK_CONFIG_HELP:-}" ]] && config_help="$TASK_CONFIG_HELP"
     cat <<EOF
 Usage: $(basename "$0") --model MODEL --output-dir DIR [options] [key.sub=value ...]
 
@@ -64,8 +67,7 @@ Required:
 Data:
   --data PATH           [DATA]        ${TASK_DATA_HELP}
 Config:
-  --config FILE         [CONFIG]      default: configs/${TASK}_<model>.yaml, chosen from the model
-                                      name ($(_task_configs))
+  --config FILE         [CONFIG]      ${config_help}
   key.sub=value ...                   config overrides passed to gpg-vl train (train.lr=5e-7 ...)
   --resume              [RESUME=1]    continue from the newest complete checkpoint in DIR
 ${TASK_OPTIONS_HELP:-}Processes:
@@ -205,6 +207,12 @@ if cfg.train.prompts_per_step % world:
     sys.exit(f"config error: train.prompts_per_step={cfg.train.prompts_per_step} does not split over "
              f"{world} processes; pass train.prompts_per_step=<a multiple of {world}> "
              "(train.epochs keeps the epochs; with train.steps, adjust it too)")
+import os
+data = os.environ.get("GPG_VL_LAUNCH_DATA")
+if data and cfg.data.adapter is not None and not any(o.startswith("data.adapter=") for o in overrides):
+    print(f"note: {path} reads its data through adapter {cfg.data.adapter!r} (the recipe's source format); "
+          f"if {data} is in gpg-vl's own schema or TRL's conversational format (docs/own-data.md), "
+          "add data.adapter=null", file=sys.stderr)
 steps = f"{cfg.train.steps} steps" if cfg.train.epochs is None else f"{cfg.train.epochs:g} epochs"
 print(f"config ok: {path}: {steps} x {cfg.train.prompts_per_step} prompts x "
       f"G={cfg.rollout.num_generations}, {world} process(es)", file=sys.stderr)
@@ -223,7 +231,7 @@ train_main() {
     [[ "$RESUME" == 1 ]] && overrides+=("train.resume_from=auto")
     overrides+=("${USER_OVERRIDES[@]}")
     local world=$((NNODES * NUM_GPUS))
-    _validate_config "$world" "${overrides[@]}" || exit 2
+    GPG_VL_LAUNCH_DATA="$DATA" _validate_config "$world" "${overrides[@]}" || exit 2
     _accelerate_args
     local cmd=("$GPG_VL_BIN/accelerate" launch "${ACC_ARGS[@]}"
                --num_machines "$NNODES" --machine_rank "$NODE_RANK"
@@ -236,7 +244,24 @@ train_main() {
         mkdir -p "$OUTPUT_DIR"
         _print_command "${cmd[@]}" >"$OUTPUT_DIR/launch_command.sh"
     fi
-    exec "${cmd[@]}"
+    _run_error_last "${cmd[@]}"
+}
+
+# Run a command; when it fails, repeat its last "gpg-vl ...: error: ..." line at the very end,
+# below the launcher's own traceback (accelerate prints one for any failed process).
+_run_error_last() {
+    local errlog rc last
+    errlog=$(mktemp)
+    set +e
+    { "$@" 2>&1 1>&3 | tee "$errlog" >&2; } 3>&1
+    rc=${PIPESTATUS[0]}
+    set -e
+    if [[ "$rc" -ne 0 ]]; then
+        last=$(grep -E '^gpg-vl [a-z-]+( [a-z-]+)?: error: ' "$errlog" | tail -n 1 || true)
+        [[ -n "$last" ]] && { echo >&2; echo "$last" >&2; }
+    fi
+    rm -f "$errlog"
+    return "$rc"
 }
 
 # --- evaluation ----------------------------------------------------------------------------
@@ -289,5 +314,5 @@ eval_main() {
                --model "$MODEL" --data "$DATA" --out "$OUTPUT_DIR" "${passthrough[@]}")
     _print_command "${cmd[@]}"
     [[ "$DRY_RUN" == 1 ]] && exit 0
-    exec "${cmd[@]}"
+    _run_error_last "${cmd[@]}"
 }

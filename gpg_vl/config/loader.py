@@ -168,8 +168,11 @@ def apply_override(data: dict, override: str) -> None:
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
-        raise ConfigError(f"override {key}: value is not valid YAML ({brief(str(exc).splitlines()[0])}); "
-                          f"quote it to pass text: {key}='\"...\"'") from None
+        where = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"override {brief(override)}: the value is not valid YAML ({brief(where)}); a value "
+                          "starting with '{' or '[' is read as a YAML mapping or list: close it, e.g. "
+                          "'rewards=[{name: format}]', or quote a plain string: "
+                          f"'{key}=\"...\"'") from None
     if expanded_size(value) > MAX_EXPANDED_NODES:
         raise ConfigError(f"override {key!r}: more than {MAX_EXPANDED_NODES} values once expanded")
     node[parts[-1]] = value
@@ -212,5 +215,18 @@ def describe(cls: type, prefix: str = "") -> list[str]:
             continue
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else "<required>")
-        lines.append(f"{prefix}{f.name} = {default!r}  # {f.metadata.get('help', '')}")
+        choices = allowed_values(tp)
+        allowed = f" [one of: {', '.join(map(str, choices))}]" if choices else ""
+        lines.append(f"{prefix}{f.name} = {default!r}  # {f.metadata.get('help', '')}{allowed}")
     return lines
+
+
+def allowed_values(tp: Any) -> list | None:
+    """The values a ``Literal`` (or ``Literal | None``) field accepts, or None for an open type."""
+    if get_origin(tp) in (typing.Union, types.UnionType):
+        inner = [a for a in get_args(tp) if a is not type(None)]
+        values = allowed_values(inner[0]) if len(inner) == 1 else None
+        return values + [None] if values is not None else None
+    if get_origin(tp) is Literal:
+        return list(get_args(tp))
+    return None

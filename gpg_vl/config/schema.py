@@ -13,6 +13,8 @@ from gpg_vl.config.loader import opt
 from gpg_vl.config.validate import check_values
 from gpg_vl.prompts import check_prompt_template
 
+REPORT_TO = ("tensorboard", "jsonl", "wandb", "swanlab")  # train.report_to values (gpg_vl.trainer.sinks)
+
 
 @dataclass
 class LoraConfig:
@@ -50,6 +52,10 @@ class DataConfig:
     adapter_options: dict = opt({}, "keyword options of the adapter (e.g. box_frame for virft_lisa)")
     split: str = opt("train", "split to read from a hub dataset or folder")
     column_map: dict = opt({}, "schema field -> source column, for custom datasets")
+    task: str | None = opt(None, "task of rows that have no `task` field (e.g. math, choice, counting; "
+                                 "reward `tasks:` lists match it)")
+    choices_in_prompt: bool = opt(False, "append each row's `choices` to its problem as 'A. ...' lines (off: "
+                                         "the prompt shows only `problem`, which may already list them)")
     image_root: str | None = opt(None, "folder that relative image paths are resolved against")
     on_bad_image: Literal["skip", "error"] = opt(
         "skip", "a training row with a missing/corrupt/oversized image is skipped with a counted warning "
@@ -166,7 +172,14 @@ class TrainConfig:
     save_every: int = opt(0, "save a checkpoint every N steps, and always at the end (0: only at the end)")
     eval_every: int = opt(0, "evaluate on data.test every N steps (0: before and after only)")
     eval_limit: int | None = opt(None, "evaluate on at most this many test rows")
-    tensorboard: bool = opt(True, "write TensorBoard event files")
+    tensorboard: bool = opt(True, "write TensorBoard event files (false drops tensorboard from report_to)")
+    report_to: list[str] = opt(["tensorboard", "jsonl"], "where metrics go: any of tensorboard, jsonl, wandb, "
+                                                         "swanlab (wandb/swanlab: pip install the library; "
+                                                         "WANDB_MODE=offline works without an account)")
+    log_samples_every: int = opt(50, "every N steps (and at step 1) log a table of sample prompts, completions "
+                                     "and rewards to report_to (samples.jsonl, TensorBoard text, wandb table); "
+                                     "0: never")
+    log_samples: int = opt(8, "rows in each samples table")
     resume_from: str | None = opt(None, "resume: 'auto' (latest complete checkpoint in output_dir) or a path")
     keep_last: int = opt(3, "keep the newest N checkpoints (0: keep all)")
     max_consecutive_skips: int = opt(10, "stop after this many consecutive non-finite steps")
@@ -207,6 +220,9 @@ class Config:
         if self.train.prompts_per_step < 1 or self.train.micro_batch_size < 1:
             raise ValueError("train.prompts_per_step and train.micro_batch_size must be >= 1")
         check_step_count(self.train)
+        unknown = [r for r in self.train.report_to if r not in REPORT_TO]
+        if unknown:
+            raise ValueError(f"train.report_to: unknown {unknown}; choose from {list(REPORT_TO)}")
         check_prompt_settings(self.data)
         check_values(self)
 

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable
 
+from gpg_vl.console import ProgressLine, is_main_process
+from gpg_vl.data.conversational import read_row, with_choices
 from gpg_vl.data.adapters import AdapterContext, adapter_for_source, get_adapter
 from gpg_vl.data.images import (DEFAULT_MAX_PIXELS, BadImageCounter, ImageLoadError, describe_ref,
                                 open_image, probe_image, resolve_ref)
@@ -126,14 +128,15 @@ class RowMapper:
     """One source row -> its schema samples: mapping, adapter, defaults, resolved image paths."""
 
     def __init__(self, adapter: Callable | None, column_map: dict | None, ctx: AdapterContext,
-                 id_prefix: str, default_task: str | None):
+                 id_prefix: str, default_task: str | None, choices_in_prompt: bool = False):
         self.adapter, self.column_map, self.ctx = adapter, column_map or {}, ctx
         self.id_prefix, self.default_task = id_prefix, default_task
+        self.choices_in_prompt = choices_in_prompt
 
     def __call__(self, row: dict, index: int) -> list[dict]:
         if self.column_map:
             row = apply_column_map(row, self.column_map)
-        out = self.adapter(row, self.ctx) if self.adapter else dict(row)
+        out = self.adapter(row, self.ctx) if self.adapter else read_row(row)  # schema or TRL rows
         outs = out if isinstance(out, list) else [out]
         samples = []
         for k, sample in enumerate(outs):
@@ -144,6 +147,8 @@ class RowMapper:
                 sample["id"] = f"{sample['id']}:{k}"
             if sample.get("task") is None and self.default_task:
                 sample["task"] = self.default_task
+            if self.choices_in_prompt:
+                sample = with_choices(sample)
             if sample.get("bbox") is not None and sample.get("image_size") is None \
                     and len(sample.get("images") or []) == 1:
                 sample["image_size"] = self.ctx.image_size(sample["images"][0])
@@ -236,7 +241,9 @@ class SampleSet(Sequence):
 def _locate(error: SchemaError, display: str, row_index: int, row: dict, what: str) -> SchemaError:
     """A SchemaError raised while mapping a row, with the data, row and an example row added."""
     if isinstance(error, MissingColumnError):
-        return SchemaError(f"{display}: {what} needs column {error.column!r}, which the data lacks; "
+        reset = (" (rows already in gpg-vl's schema or TRL's conversational format need no adapter: "
+                 "data.adapter=null)" if what.startswith("adapter") else "")
+        return SchemaError(f"{display}: {what} needs column {error.column!r}, which the data lacks{reset}; "
                            f"columns present: {error.available}; example row {row_index}: {format_row(row)}")
     return SchemaError(f"{display}, row {row_index}: {error}; row: {format_row(row)}")
 
@@ -246,7 +253,11 @@ def _scan(table, mapper: RowMapper, display: str, what: str, check_images, max_p
           bad_rows: BadRowCounter) -> tuple[list[tuple[int, int]], list[str]]:
     """Map, validate, image-check and length-check every row; (kept (row, sub-sample) pairs, class labels)."""
     index, seen, labels = [], {}, set()
+    # Progress only for a check that takes a while (large sets, slow disks): after 2 s.
+    progress = ProgressLine(f"checking {display}", len(table), delay=2.0, every=max(1, len(table) // 10),
+                            enabled=is_main_process())
     for row_index, row in enumerate(_arrow_rows(table)):
+        progress.update(row_index, f"{len(index)} kept")
         try:
             samples = mapper(row, row_index)
         except SchemaError as exc:
@@ -286,6 +297,8 @@ def _scan(table, mapper: RowMapper, display: str, what: str, check_images, max_p
             if sample["task"] == "classification" and sample.get("answer") is not None:
                 labels.add(sample["answer"])
             index.append((row_index, k))
+    progress.update(len(table), f"{len(index)} kept")
+    progress.close()
     return index, sorted(labels)
 
 
@@ -311,7 +324,8 @@ def load_samples(path_or_hub_id: str | os.PathLike, *, split: str = "train",
                  on_bad_image: str = "error", max_pixels: int = DEFAULT_MAX_PIXELS,
                  limit: int | None = None, cache_dir: str | None = None,
                  prompt_length: PromptLength | None = None, max_prompt_length: int | None = None,
-                 on_long_prompt: str = "skip", on_bad_row: str = "error") -> SampleSet:
+                 on_long_prompt: str = "skip", on_bad_row: str = "error",
+                 choices_in_prompt: bool = False) -> SampleSet:
     """Load and check a data set; see the module docstring and data/README.md.
 
     - ``adapter``: registered name (see ``adapters.ADAPTERS``) or ``fn(row, ctx)``; None uses the
@@ -321,6 +335,9 @@ def load_samples(path_or_hub_id: str | os.PathLike, *, split: str = "train",
     - ``image_root``: folder relative image paths resolve against (default: the data file's
       folder, or the folder given; a hub data set has none).
     - ``task``: the task of rows that name none.
+    - ``choices_in_prompt``: append a row's ``choices`` to its problem as ``A. ...`` lines.
+    - Without an adapter, TRL / Hugging Face conversational rows (``prompt`` or ``messages``
+      lists) and TRL's standard ``prompt`` strings are read as such (``gpg_vl.data.conversational``).
     - ``check_images``: True opens every image up front, "header" only reads headers (fast, for
       large sets), False checks nothing. ``on_bad_image``: "error" stops at the first bad image;
       "skip" drops its row and counts it (``SampleSet.skipped``).
@@ -346,7 +363,7 @@ def load_samples(path_or_hub_id: str | os.PathLike, *, split: str = "train",
         table = table.select(range(min(int(limit), len(table))))
     base_dir = os.path.abspath(os.path.expanduser(image_root)) if image_root is not None else source_dir
     ctx = AdapterContext(source=display, base_dir=base_dir, max_pixels=max_pixels)
-    mapper = RowMapper(adapter_fn, column_map, ctx, id_prefix, task)
+    mapper = RowMapper(adapter_fn, column_map, ctx, id_prefix, task, choices_in_prompt)
     index, labels = _scan(table, mapper, display, what, check_images, max_pixels, counter, prompts, bad_rows)
     for skips in (counter, prompts, bad_rows):
         if skips.skipped:

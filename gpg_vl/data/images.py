@@ -45,6 +45,11 @@ BAD_IMAGE_POLICIES = ("error", "skip")
 MAX_ASPECT_RATIO = 200
 # EXIF orientations that swap width and height (transpose, rotate 90/270, transverse).
 _SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
+
+# Our own max_pixels limit decides (_open_lazy); Pillow's bomb warning would only repeat it. Set
+# once here: a ``warnings.catch_warnings()`` per image reset Python's once-per-location registry
+# for every warning of the process, so no third-party warning was ever deduplicated.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 _EXIF_ORIENTATION_TAG = 0x0112
 
 
@@ -114,10 +119,7 @@ def _open_lazy(ref: Any, max_pixels: int) -> Image.Image:
         else:
             raise ImageLoadError(describe_ref(ref), "not an image reference "
                                  "(expected a path, PIL image, bytes or {'bytes', 'path'} dict)")
-        with warnings.catch_warnings():
-            # Our own limit below decides; Pillow's warning would only repeat it.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(fp)
+        img = Image.open(fp)
     if img.width * img.height > max_pixels:
         raise ImageLoadError(describe_ref(ref), f"{img.width}x{img.height} = {img.width * img.height} "
                              f"pixels exceeds max_pixels={max_pixels} (decompression-bomb guard)")

@@ -125,6 +125,9 @@ def make_synthetic(out_dir: str | Path, seed: int = 0, n_train: int = 400, n_tes
     return {k: str(v) for k, v in paths.items()}
 
 
+RANDOM_ANSWER_TASKS = ("classification", "counting", "grounding")  # the tasks random_answer can answer
+
+
 def random_answer(row: dict, rng: random.Random, frame: str = "qwen2_vl") -> str:
     """A uniformly random well-formed answer for ``row``'s task (the demo's format warm-up).
 

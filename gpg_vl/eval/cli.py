@@ -44,8 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--thinking", choices=["true", "false"],
                         help="the chat template's reasoning switch, for families that have one (Qwen3.5; "
                              "as data.thinking in training); default: the template's")
-    parser.add_argument("--max-new-tokens", type=int, default=1024)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--max-new-tokens", type=int, default=1024, help="greedy tokens per answer (default: 1024)")
+    parser.add_argument("--batch-size", type=int, default=8, help="prompts generated together (default: 8)")
     parser.add_argument("--min-pixels", type=int, help="processor minimum pixels per image")
     parser.add_argument("--max-pixels", type=int, help="processor maximum pixels per image")
     parser.add_argument("--dtype", default="auto", help="auto | bfloat16 | float16 | float32")

@@ -8,6 +8,7 @@ import torch
 
 from gpg_vl.processing import encode_prompts, render_prompt
 from gpg_vl.rollout import generate
+from gpg_vl.trainer.rewards import completion_id_lists
 
 
 @torch.no_grad()
@@ -22,7 +23,8 @@ def evaluate(model, processor, samples: list[dict], reward_model, *, encode_kwar
         batch = encode_prompts(processor, chunk, **encode_kwargs)
         rollout = generate(model, processor, batch, max_new_tokens=max_new_tokens, do_sample=False)
         prompts = [render_prompt(s, encode_kwargs.get("prompt_template", "{problem}")) for s in chunk]
-        rewards, parts = reward_model.score(prompts, rollout.texts, chunk)
+        ids = completion_id_lists(rollout.completion_ids, rollout.completion_mask)
+        rewards, parts = reward_model.score(prompts, rollout.texts, chunk, completion_ids=ids)
         total += rewards.sum().item()
         for i, sample in enumerate(chunk):
             task = sample.get("task", "all")

@@ -15,11 +15,15 @@ from gpg_vl.config import Config, to_dict
 from gpg_vl.config.validate import check_launch
 from gpg_vl.errors import ConfigError
 from gpg_vl.trainer.checkpoint import export_policy, load_checkpoint, save_checkpoint
+from gpg_vl.console import ProgressLine, quiet_third_party
 from gpg_vl.trainer.evaluate import evaluate
 from gpg_vl.trainer.health import TrainingStopped, check_progress, check_weights
 from gpg_vl.trainer.logging import MetricsLogger
 from gpg_vl.trainer.output_dir import apply_output_plan, plan_output
 from gpg_vl.trainer.setup import build_run, frozen_reference
+from gpg_vl.trainer.plots import write_plot
+from gpg_vl.trainer.report import end_block, start_block
+from gpg_vl.trainer.sinks import strict
 from gpg_vl.trainer.step import train_step
 from gpg_vl.trainer.zero3 import weights_for_generation
 from gpg_vl.trainer.warmup import run_warmup
@@ -48,8 +52,10 @@ def start(run, log, ckpt: Path | None) -> tuple[int, dict | None]:
         log(f"resumed from {ckpt} at step {state['step']}")
         return state["step"], state.get("before")
     if cfg.warmup.steps:
-        run_warmup(run.model.policy, run.model.processor, run.data.train_samples, cfg.warmup, encode_kwargs=run.data.encode_kwargs,
-                   box_frame=run.model.family.box_frame, seed=cfg.train.seed, log=log)
+        run_warmup(run.model.policy, run.model.processor, run.data.train_samples, cfg.warmup,
+                   encode_kwargs=run.data.encode_kwargs, box_frame=run.model.family.box_frame, seed=cfg.train.seed,
+                   log=log, progress=ProgressLine("warm-up", cfg.warmup.steps, every=max(1, cfg.warmup.steps // 5),
+                                                  enabled=run.accelerator.is_main_process))
     run.model.reference = frozen_reference(run)  # RL starts here: the KL to it is 0 at the first step
     before = run_eval(run)
     if before:
@@ -99,6 +105,7 @@ def check_finite(run, step: int, metrics: dict) -> None:
 def train(cfg: Config, log=print) -> dict:
     """Run the configured training; writes metrics, checkpoints, ``final/`` and ``summary.json``."""
     t_start = time.perf_counter()
+    quiet_third_party()
     check_launch(cfg)
     plan = plan_output(cfg)  # refuses to clobber or to resume a different run; writes nothing
     out = plan.out
@@ -109,22 +116,21 @@ def train(cfg: Config, log=print) -> dict:
         apply_output_plan(plan, cfg)
     run.accelerator.wait_for_everyone()
     data = data_counts(run.data.train_samples)
-    say(f"policy {cfg.model.path} ({run.model.family.name}), {len(run.data.train_samples)} train / "
-        f"{len(run.data.test_samples)} test rows ({data['skipped_bad_images']} skipped for bad images, "
-        f"{data['skipped_long_prompts']} for long prompts, {data['skipped_bad_rows']} bad rows), "
-        f"algorithm {cfg.algorithm.name}, {run.accelerator.distributed_type.value} x "
-        f"{run.accelerator.num_processes} on {run.accelerator.device}; {describe_steps(run)}; output {out}")
+    say(start_block(run, data, describe_steps(run)))
     first, before = start(run, say, plan.checkpoint)
     total = run.total_steps
-    logger = MetricsLogger(out, total, enabled=main, tensorboard=cfg.train.tensorboard,
-                           every=cfg.train.log_every, append=first > 0)
+    t = cfg.train
+    logger = MetricsLogger(out, total, enabled=main, tensorboard=t.tensorboard, every=t.log_every,
+                           append=first > 0, report_to=t.report_to, samples_every=t.log_samples_every,
+                           samples=t.log_samples, config=to_dict(cfg), first_step=first)
     history, evals = [], []
     saved = {"total_steps": total, "train_rows": len(run.data.train_samples), "config": to_dict(cfg)}
     try:
         for step in range(first + 1, total + 1):
-            metrics = train_step(run)
+            run.reward_model.begin_step(step, total)  # trainer_state for TRL reward functions
+            metrics = {**train_step(run), **run.reward_model.drain_metrics()}
             history.append(metrics)
-            logger.log(step, metrics)
+            logger.log(step, metrics, batch=run.reward_model.last_batch)
             check_finite(run, step, metrics)
             check_weights(run, step)
             check_progress(run, step, metrics)
@@ -139,9 +145,11 @@ def train(cfg: Config, log=print) -> dict:
                "wall_seconds": time.perf_counter() - t_start, "data": data, **run.counters}
     export_policy(run, out / "final", merge_lora=cfg.model.lora.merge_on_export)
     if main:
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        (out / "summary.json").write_text(json.dumps(strict(summary), indent=2, allow_nan=False))
         if after:
             say(f"after: {json.dumps(after['by_task'])}")
+        plot = write_plot(history, out / "reward.png")
+        say(end_block(out, total, time.perf_counter() - t_start, run.counters, plot, t.report_to))
     run.accelerator.wait_for_everyone()
     summary["history"] = history
     return summary

@@ -186,7 +186,7 @@ def load_data(cfg: Config, processor=None) -> tuple[list, list]:
     d = cfg.data
     common = dict(adapter=d.adapter, adapter_options=d.adapter_options or None, column_map=d.column_map or None,
                   image_root=d.image_root, on_bad_image=d.on_bad_image, max_pixels=d.max_image_pixels,
-                  on_bad_row=d.on_bad_row)
+                  on_bad_row=d.on_bad_row, task=d.task, choices_in_prompt=d.choices_in_prompt)
     train = load_samples(d.train, split=d.split, limit=d.limit, **common, **prompt_check(cfg, processor))
     test = load_samples(d.test, split="test", limit=cfg.train.eval_limit, **common) if d.test else []
     return train, test

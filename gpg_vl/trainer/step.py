@@ -36,6 +36,7 @@ from gpg_vl.trainer.plan import (
 from gpg_vl.trainer.rewards import RewardModel
 from gpg_vl.trainer.setup import DataParts, ModelParts, OptimParts
 from gpg_vl.trainer.row_guard import encode_guarded
+from gpg_vl.trainer.rewards import completion_id_lists
 from gpg_vl.trainer.zero3 import weights_for_generation
 
 
@@ -84,7 +85,8 @@ def draw(cfg: Config, accelerator, model: ModelParts, data: DataParts, reward_mo
                            generator=generators, encode_images_once=model.reuse_image_features)
     per_row = [s for s in samples for _ in range(g)]
     prompts = [render_prompt(s, data.encode_kwargs["prompt_template"]) for s in per_row]
-    rewards, parts = reward_model.score(prompts, rollout.texts, per_row)
+    ids = completion_id_lists(rollout.completion_ids, rollout.completion_mask)
+    rewards, parts = reward_model.score(prompts, rollout.texts, per_row, completion_ids=ids)
     return rollout, rewards, parts
 
 

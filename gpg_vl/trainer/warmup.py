@@ -41,8 +41,11 @@ def tokenize_targets(tokenizer, texts: list[str]) -> tuple[torch.Tensor, torch.T
 
 
 def run_warmup(model, processor, samples: list[dict], cfg, *, encode_kwargs: dict, box_frame: str,
-               seed: int, log=print) -> list[float]:
-    """``cfg.steps`` AdamW steps of token-mean cross-entropy on target completions; losses."""
+               seed: int, log=print, progress=None) -> list[float]:
+    """``cfg.steps`` AdamW steps of token-mean cross-entropy on target completions; losses.
+    ``progress`` (a ``gpg_vl.console.ProgressLine``) shows each step with its ETA."""
+    if cfg.random_answers:
+        check_random_answers(samples)
     rng = random.Random(seed)
     device = next(model.parameters()).device
     params = [p for p in model.parameters() if p.requires_grad]
@@ -62,10 +65,26 @@ def run_warmup(model, processor, samples: list[dict], cfg, *, encode_kwargs: dic
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         losses.append(loss.item())
-        if (step + 1) % max(1, cfg.steps // 5) == 0:
+        if progress is not None:
+            progress.update(step + 1, f"loss {loss.item():.3f}")
+        elif (step + 1) % max(1, cfg.steps // 5) == 0:
             log(f"warm-up step {step + 1}/{cfg.steps} loss {loss.item():.3f}")
+    if progress is not None:
+        progress.close()
     # RL starts clean: no warm-up gradient left in .grad (it would be added to the first RL
     # step's), and the policy back in eval mode, the mode sampling and the update evaluate it in.
     optimizer.zero_grad(set_to_none=True)
     model.eval()
     return losses
+
+
+def check_random_answers(samples) -> None:
+    """``warmup.random_answers`` draws answers for the demo's synthetic tasks only: any other task
+    is refused before the warm-up starts, with the two settings that fix it."""
+    from gpg_vl.data.synthetic import RANDOM_ANSWER_TASKS
+
+    tasks = sorted({s.get("task") for s in samples[:2000]} - set(RANDOM_ANSWER_TASKS), key=str)
+    if tasks:
+        raise ConfigError(f"warmup.random_answers=true draws random answers for the demo's synthetic tasks "
+                         f"{list(RANDOM_ANSWER_TASKS)} only; the data has task(s) {tasks}: set "
+                         "warmup.random_answers=false (teach the format with the real answers) or warmup.steps=0")

@@ -8,9 +8,15 @@ scorer raises, runs past its time limit (1 s, or the ``timeout_seconds`` option)
 column it needs, or returns a non-finite value scores 0.0 and adds one to that verifier's
 warning count (issue 3: "a verifier that raises or times out yields 0 and a counted warning,
 never a crashed training step"). The trainer logs :func:`warning_counts`.
+
+User functions (``path/to/file.py:function`` or :func:`register_verifier`) are called by keyword
+exactly as TRL 1.16's ``GRPOTrainer._calculate_rewards`` calls them (:func:`call_by_keyword`), so
+TRL's documented reward functions run unchanged; one failing on every item of a call is a bug
+and stops the run (:class:`RewardFunctionError`), occasional failures are counted.
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import importlib
 import importlib.util
@@ -166,11 +172,51 @@ def register_verifier(name: str):
     return decorate
 
 
+class RewardFunctionError(RuntimeError):
+    """A user reward function failed on every item of one call: a bug in it (a wrong signature, a
+    missing column), not a bad completion. It stops the run, its own traceback chained below."""
+
+
+def _keywords(fn: Callable) -> tuple[set[str], bool]:
+    """(the keyword names ``fn`` names, whether it also takes ``**kwargs``)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: give it everything
+        return set(), True
+    named = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return named, any(p.kind is p.VAR_KEYWORD for p in params)
+
+
+def call_by_keyword(fn: Callable, kwargs: dict):
+    """Call a reward function by keyword, as TRL 1.16's ``GRPOTrainer._calculate_rewards`` does:
+    ``fn(prompts=..., completions=..., completion_ids=..., <columns>..., trainer_state=...,
+    log_extra=..., log_metric=...)``; an ``async def`` function is awaited.
+
+    A function without ``**kwargs`` gets only the keywords it names (TRL would raise TypeError
+    on the others); one that names ``completions_ids`` (the spelling of TRL's documentation
+    example) gets ``completion_ids`` under that name.
+    """
+    names, var_keyword = _keywords(fn)
+    if "completions_ids" in names and "completion_ids" in kwargs:
+        kwargs = {**kwargs, "completions_ids": kwargs["completion_ids"]}
+    if not var_keyword:
+        kwargs = {k: v for k, v in kwargs.items() if k in names}
+    out = fn(**kwargs)
+    if inspect.isawaitable(out):
+        out = asyncio.run(_awaited(out))
+    return out
+
+
+async def _awaited(awaitable):
+    return await awaitable
+
+
 class SafeBatchVerifier:
-    """Wraps a plain TRL reward function: failures score 0 with a counted warning.
+    """Wraps a plain TRL reward function, called by keyword as TRL calls it.
 
     When a batch call raises or returns a malformed list, each item is retried alone so that
-    one hostile completion costs only its own reward.
+    one hostile completion costs only its own reward (scored 0, counted). When every item fails,
+    the function itself is broken: :class:`RewardFunctionError` stops the run with its traceback.
     """
 
     def __init__(self, name: str, fn: Callable, options: dict):
@@ -180,25 +226,43 @@ class SafeBatchVerifier:
     def __call__(self, prompts=None, completions=(), **columns) -> list[float | None]:
         n = len(completions)
         try:
-            return self._checked(self.fn(prompts, completions, **{**columns, **self.options}), n)
+            return self._checked(self._call(prompts, completions, columns), n)
         except Exception:  # noqa: BLE001 -- fall back to item by item
-            return [self._one(prompts, completions, columns, i, n) for i in range(n)]
-
-    def _one(self, prompts, completions, columns, i, n) -> float | None:
-        item_columns = {k: [v[i]] if isinstance(v, (list, tuple)) and len(v) == n else v
-                        for k, v in columns.items()}
-        item_prompts = [prompts[i]] if isinstance(prompts, (list, tuple)) and len(prompts) == n else prompts
-        try:
-            return self._checked(self.fn(item_prompts, [completions[i]],
-                                         **{**item_columns, **self.options}), 1)[0]
-        except Exception as exc:  # noqa: BLE001
+            pass
+        values, failures = [], []
+        for i in range(n):
+            value, error = self._one(prompts, completions, columns, i, n)
+            values.append(value)
+            if error is not None:
+                failures.append(error)
+        if n and len(failures) == n:
+            raise RewardFunctionError(
+                f"reward function {self.name!r} failed on all {n} items of this call (first error: "
+                f"{type(failures[0]).__name__}: {failures[0]}); reward functions are called by keyword "
+                "as in TRL: fn(prompts=, completions=, completion_ids=, trainer_state=, <dataset columns>)"
+            ) from failures[0]
+        for exc in failures:
             _count_warning(self.name, type(exc).__name__, repr(exc))
-            return 0.0
+        return values
+
+    def _call(self, prompts, completions, columns: dict):
+        return call_by_keyword(self.fn, {"prompts": prompts, "completions": completions,
+                                         **columns, **self.options})
+
+    def _one(self, prompts, completions, columns, i, n) -> tuple[float | None, Exception | None]:
+        def item(v):
+            return [v[i]] if isinstance(v, (list, tuple)) and len(v) == n else v
+        try:
+            out = self._call(item(prompts), [completions[i]], {k: item(v) for k, v in columns.items()})
+            return self._checked(out, 1)[0], None
+        except Exception as exc:  # noqa: BLE001
+            return 0.0, exc
 
     @staticmethod
     def _checked(out, n: int) -> list[float | None]:
         if not isinstance(out, (list, tuple)) or len(out) != n:
-            raise ValueError(f"reward function returned {type(out).__name__}, expected {n} values")
+            raise ValueError(f"reward function returned {type(out).__name__}"
+                             f"{f' of {len(out)}' if isinstance(out, (list, tuple)) else ''}, expected {n} values")
         values = [None if v is None else float(v) for v in out]
         if any(v is not None and not math.isfinite(v) for v in values):
             raise ValueError("reward function returned a non-finite value")
@@ -236,7 +300,9 @@ def _check_user_options(name: str, fn: Callable, options: dict) -> None:
 
 
 def get_verifier(name: str, **options) -> Callable:
-    """The TRL reward function for ``name`` with ``options`` bound, wrapped so it never raises.
+    """The TRL reward function for ``name`` with ``options`` bound, wrapped so that a bad
+    completion scores 0 with a counted warning (a user function failing on every item raises
+    :class:`RewardFunctionError`).
 
     ``name`` is a registered name (see VERIFIERS) or ``path/to/file.py:function``.
     """

@@ -7,7 +7,7 @@ that a GPU cluster gets, on configs/accelerate/cpu_ddp.yaml. Checked against one
 ``--num-gpus 2`` with the same seed, config and global batch:
 
 (a) the two node processes form one process group of world size 2 (the trainer reports
-    ``MULTI_CPU x 2``; each rank's reward calls record RANK / WORLD_SIZE / node, and the two
+    ``cpu, 2 processes (DDP``; each rank's reward calls record RANK / WORLD_SIZE / node, and the two
     ranks score disjoint prompts that together are the global batch of the one-node run);
 (b) the final weights (and the logged metrics) equal the one-node run's;
 (c) node 0 alone writes launch_command.sh, metrics, checkpoints and the export: node 1 gets its own
@@ -158,8 +158,8 @@ def test_two_nodes_of_one_process_match_one_node_of_two(tmp_path, tiny_dirs, syn
     assert codes == [0], (tmp_path / "single.log").read_text()[-4000:]
 
     # (a) one process group of world size 2 over both nodes
-    assert "MULTI_CPU x 2 on cpu" in log0, log0[-3000:]
-    assert "MULTI_CPU x 2" not in log1  # node 1's only process is rank 1: it logs nothing
+    assert "engine     cpu, 2 processes (DDP" in log0, log0[-3000:]  # the start block
+    assert "2 processes" not in log1  # node 1's only process is rank 1: it logs nothing
     calls, reference = shard_calls(logs["nodes"]), shard_calls(logs["single"])
     assert sorted(calls) == [0, 1]
     for rank, rows in calls.items():

@@ -18,7 +18,7 @@ from gpg_vl.config import Config, load_config
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"
 ALL_YAML = sorted(CONFIGS.glob("*.yaml"))
-RECIPES = [p for p in ALL_YAML if p.name != "demo.yaml"]
+RECIPES = [p for p in ALL_YAML if p.name not in ("demo.yaml", "custom.yaml")]  # custom: your own data
 MODELS = {"qwen2vl_2b": "Qwen/Qwen2-VL-2B-Instruct", "qwen25vl_3b": "Qwen/Qwen2.5-VL-3B-Instruct",
           "qwen25vl_7b": "Qwen/Qwen2.5-VL-7B-Instruct", "qwen2vl_2b_base": "Qwen/Qwen2-VL-2B",
           "qwen3vl_2b": "Qwen/Qwen3-VL-2B-Instruct", "qwen3vl_4b": "Qwen/Qwen3-VL-4B-Instruct",
