@@ -11,6 +11,7 @@ import random
 
 import torch
 
+from gpg_vl.errors import ConfigError
 from gpg_vl.families import family_of
 from gpg_vl.models.forward import completion_logprobs
 from gpg_vl.processing import encode_prompts
