@@ -13,7 +13,9 @@ from pathlib import Path
 
 from gpg_vl.eval.benchmarks.base import Benchmark, ItemScore, register
 from gpg_vl.eval.loading import load_records
-from gpg_vl.eval.responses import answer_span, verify
+from gpg_vl.errors import BadRecord
+from gpg_vl.eval.extract import clean, find_answer, first_clause
+from gpg_vl.eval.responses import verify
 from gpg_vl.verifiers.parsing import extract_answer_block, normalize_label
 
 # Dataset names Visual-RFT's files and hub ids carry, most specific first.
@@ -70,11 +72,17 @@ class Classification(Benchmark):
         return label_of(record.get("solution"))
 
     def score(self, record: dict, response: str, **options) -> ItemScore:
-        span = answer_span(response)
-        text = span if span is not None else (response or "").strip()
         label = label_of(record["solution"])
         if not normalize_label(label):
-            raise ValueError(f"empty label in solution {record['solution']!r}")
+            raise BadRecord(f"empty label in solution {record['solution']!r}")
+        answer = find_answer(response)
+        if answer.hedge:
+            return ItemScore(None, None, False, {"hedge": True})
+        if answer.text is not None:
+            text = answer.text if answer.source == "tag" else first_clause(answer.text)
+        else:  # no statement: the last line, as a grader reads an unmarked answer
+            lines = [ln for ln in clean(response).strip().splitlines() if ln.strip()]
+            text = lines[-1].strip().strip("*").strip() if lines else ""
         correct = verify("classification", text, answer=label)
         return ItemScore(text or None, normalize_label(text) or None, correct)
 
