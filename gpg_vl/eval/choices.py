@@ -4,7 +4,7 @@
 named, a hedge, a refusal). Order of the rules, stated answer first:
 1. the stated text *is* a choice text ("8 cm", "Yes");
 2. it starts with a letter: "B", "(B)", "B.", "B, as ...", "B because", "(C) zero"; a letter
-   followed by another option's text, or "A or B", names nothing;
+   followed by another option's text ("B. <text of C>") or "A or B" names nothing;
 3. it starts with a choice text ("8 cm, since ..."), the longest one that fits;
 4. it holds exactly one bracketed letter "(B)" or "option B";
 5. it holds exactly one choice text as whole words;
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import re
 
-from gpg_vl.eval.extract import (MAX_SIMILAR_CHARS, Answer, clean, find_answer, first_clause,
-                                 is_refusal)
+from gpg_vl.eval.extract import (MAX_SIMILAR_CHARS, Answer, find_answer, first_clause, is_refusal,
+                                 own_answer)
 from gpg_vl.verifiers.choice import normalize_choice_text
 
 MAX_CHOICE_CHARS = 300  # longer choice texts are compared by their first 300 characters
@@ -26,7 +26,8 @@ _LEAD = re.compile(r"^(?:(?:option|choice)\s+)?[(\[]?([A-Za-z])(?:[)\]]|(?=[\s.,
 _OTHER_LETTER = re.compile(r"^(?:or|and|,|/)\s*(?:option\s+)?[(\[]?([A-Z])(?:[)\]]|\b)")
 _BRACKETED = re.compile(r"\(([A-Z])\)|\b(?:option|choice)\s+([A-Z])\b")
 _FINAL_LETTER = re.compile(
-    r"(?:^|[:(]|\b(?:is|option|choice|answer|be|so|thus|hence|therefore|select|choose)\b)"
+    r"(?:^|[:(]|\b(?:is|it's|its|option|choice|answer|be|so|thus|hence|therefore|select|"
+    r"choose|pick|go with)\b)"
     r"[\s*]*\(?([A-Z])\)?[\s*]*[.!]?[\s*]*$", re.IGNORECASE)
 # "... B because", "B, as": a bare capital letter followed by a reason or a verdict
 _BARE_LETTER = re.compile(r"(?<![\w'])\(?([A-Z])\)?(?=\s*(?:,|:|\bbecause\b|\bsince\b|\bas\b|"
@@ -62,7 +63,7 @@ def _lead_letter(text: str, choices: list[str], keys: list[str]) -> tuple[int | 
         return None, True
     named = _exact(first_clause(rest), keys) if rest else None
     if named is not None and keys[named] != keys[index]:
-        return None, True  # "B. <text of C>": letter and text disagree
+        return None, True  # "B. <text of C>": two different answers
     return index, False
 
 
@@ -125,8 +126,17 @@ def _similar(text: str, choices: list[str]) -> int | None:
     return scored[0][1]
 
 
-def choice_in_text(text: str, choices: list[str], fallback: bool = True) -> tuple[int | None, bool]:
-    """(index, hedge) of the option a stated answer text names (rules 1-6)."""
+_LETTER_OR = re.compile(r"(?<![\w'])\(?([A-Z])\)?\s*(?:,|or|/)\s*(?:option\s+)?\(?([A-Z])\)?(?![\w'])")
+
+
+def choice_in_text(text: str, choices: list[str], fallback: bool = True,
+                   polarity: bool = False) -> tuple[int | None, bool]:
+    """(index, hedge) of the option a stated answer text names (rules 1-6); ``polarity``: an
+    unmarked short response to a yes/no question may answer by its polarity."""
+    hedge = _LETTER_OR.search(text)
+    if hedge and hedge.group(1) != hedge.group(2) and all(
+            _index(g, len(choices)) is not None for g in hedge.groups()):
+        return None, True  # "either A or B"
     keys = [normalize_choice_text(c) for c in choices]
     text = text.strip().strip("*").strip()
     raw = text.rstrip(".").strip().strip("\"'`")
@@ -152,6 +162,13 @@ def choice_in_text(text: str, choices: list[str], fallback: bool = True) -> tupl
                if _index(l, len(choices)) is not None}
     if len(letters) == 1:
         return _index(letters.pop(), len(choices)), False
+    index = _final_letter(text, choices)
+    if index is not None:
+        return index, False
+    if polarity:
+        index = _yes_no(text, choices)
+        if index is not None:
+            return index, False
     named = _contained(text, choices, keys)
     if len(named) == 1:
         return named.pop(), False
@@ -172,22 +189,41 @@ def _last_line_choice(text: str, choices: list[str]) -> int | None:
     if index is None:
         index = _exact(last, keys)
     if index is None:
-        m = _FINAL_LETTER.search(last[-200:])
-        if m and m.group(1).isupper():
-            index = _index(m.group(1), len(choices))
+        index = _final_letter(last, choices)
     if index is None and not is_refusal(last):
         letters = {l for l in re.findall(r"\(([A-Z])\)", last) if _index(l, len(choices)) is not None}
         index = _index(letters.pop(), len(choices)) if len(letters) == 1 else None
     return index
 
 
+def _final_letter(text: str, choices: list[str]) -> int | None:
+    """A letter the text ends on after a verdict word ("... I think it's B.", "So, B")."""
+    m = _FINAL_LETTER.search(text[-200:])
+    return _index(m.group(1), len(choices)) if m else None
+
+
+_NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|isn't|aren't|doesn't|don't|didn't|"
+                       r"wasn't|weren't|hasn't|haven't)\b", re.IGNORECASE)
+# "The text does not provide enough information": a complaint, not a "no"
+_NO_INFO = re.compile(r"\b(?:provide|information|context|determine|enough|specif\w*|please|"
+                      r"question|image|text)\b", re.IGNORECASE)
+_PREAMBLE = re.compile(r"^(?:based on|according to|from|looking at|in) (?:the )?[\w ]{0,30},\s*",
+                       re.IGNORECASE)
+
+
 def _yes_no(text: str, choices: list[str]) -> int | None:
-    first = re.match(r"\W*(yes|no)\b", text, re.IGNORECASE)
-    if not first:
-        return None
+    """For a yes/no question: a first word "Yes"/"No", else the first sentence's polarity
+    ("Periwinkle is not the maximum." answers "Is Periwinkle the maximum?" with no)."""
     keys = [c.strip().casefold() for c in choices]
-    word = first.group(1).casefold()
-    return keys.index(word) if word in keys else None
+    if sorted(keys) != ["no", "yes"] or is_refusal(text):
+        return None
+    first = re.match(r"\W*(yes|no)\b", text, re.IGNORECASE)
+    if first:
+        return keys.index(first.group(1).casefold())
+    sentence = _PREAMBLE.sub("", re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0])
+    if "?" in sentence or len(sentence) > MAX_SIMILAR_CHARS * 2 or _NO_INFO.search(sentence):
+        return None
+    return keys.index("no" if _NEGATION.search(sentence) else "yes")
 
 
 def read_choice(response, choices: list[str]) -> tuple[Answer, int | None]:
@@ -199,17 +235,20 @@ def read_choice(response, choices: list[str]) -> tuple[Answer, int | None]:
     if answer.text is not None:
         index, hedge = choice_in_text(answer.text, choices)
         return (Answer(answer.text, answer.source, True), None) if hedge else (answer, index)
-    text = clean(response).strip()
+    text = own_answer(response).strip()
     if not text:
         return answer, None
+    raw = text.rstrip(".").strip()
+    if raw in choices:  # pid 168: the response "(b)" is that choice's text, not letter B
+        return Answer(text, "response"), choices.index(raw)
     keys = [normalize_choice_text(c) for c in choices]
     if len(text) > MAX_SIMILAR_CHARS:  # the response is a choice text, however long
         index = _exact(text, keys)
         if index is not None:
             return Answer(text, "response"), index
-    index = _last_line_choice(text, choices) if "\n" in text else None
+    index = _last_line_choice(text, choices)
     if index is None and len(text) <= MAX_SIMILAR_CHARS:
-        index, hedge = choice_in_text(text, choices)
+        index, hedge = choice_in_text(text, choices, polarity=True)
         return Answer(text, "response", hedge), None if hedge else index
     if index is None:
         index = _yes_no(text, choices)

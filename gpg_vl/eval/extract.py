@@ -39,7 +39,8 @@ _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 # "the (final|correct) answer is", "Answer:", "the correct option is", "**Final Answer:**".
 # Only literal words and bounded gaps, so matching is linear.
 _STATEMENT = re.compile(
-    r"\b(?:(?:final|correct|right|best|most\s+likely)\s+)?(?:answer|option|choice)\b\**[ \t]*"
+    r"(?:答案(?:是|为|應該是|应该是)?[ \t]*[:：]?|\b(?:(?:final|correct|right|best|most\s+likely)\s+)?"
+    r"(?:answer|option|choice)(?:\s+letter)?\b)\**[ \t]*"
     r"(?:(?:is|should\s+be|would\s+be|will\s+be|must\s+be|=|would\s+have\s+to\s+be)\b"
     r"(?:[ \t]+(?:therefore|thus|then|likely|probably|clearly|indeed|simply))?|[:：])"
     r"[ \t*:]*", re.IGNORECASE)
@@ -137,9 +138,20 @@ def _tidy(text: str) -> str:
     return text.strip().rstrip(".").strip()
 
 
+_NEXT_QUESTION = re.compile(r"\n\s*(?:Question|Q|Hint)\s*\d*\s*:", re.IGNORECASE)
+
+
+def own_answer(response) -> str:
+    """The response up to a new "Question:" it goes on to invent (base and few-shot models
+    continue with made-up exercises; a grader reads the answer to the question asked)."""
+    text = clean(response)
+    m = _NEXT_QUESTION.search(text)
+    return text[:m.start()] if m and text[:m.start()].strip() else text
+
+
 def find_answer(response) -> Answer:
     """The answer a response states (module docstring, steps 1-2); ``text`` None when none is."""
-    text = clean(response)
+    text = own_answer(response)
     if not text.strip():
         return Answer(None)
     blocks = tag_blocks(text)
@@ -242,18 +254,27 @@ def _sentences(text: str) -> list[str]:
     return [s for s in re.split(r"(?<=[.!?])\s+|\n+", text) if s.strip()]
 
 
+_THERE_ARE = re.compile(r"(?:in the \w+,\s*)?there (?:are|were|is|was)\s+", re.IGNORECASE)
+
+
 def unstated_number(text: str) -> float | None:
     """The number of a response that states no answer: a short response's only number, else
     from the last sentence holding a number: the one after its last '=' or ' is ', else its
     last number."""
-    text = clean(text)
-    nums = numbers_in(text, words=len(text) <= MAX_SIMILAR_CHARS)
+    text = own_answer(text)
+    short = len(text) <= 2 * MAX_SIMILAR_CHARS
+    nums = numbers_in(text, words=short)
     if not nums:
         return None
     if len(_distinct([v for _, v in nums])) == 1:
         return nums[0][1]
+    there = _THERE_ARE.match(text.strip())
+    if there and short:  # "There are two bars with values smaller than 0."
+        found = numbers_in(text.strip()[there.end():], words=True)
+        if found and found[0][0] == 0:
+            return found[0][1]
     for sentence in reversed(_sentences(text[-4000:])):
-        found = numbers_in(sentence)
+        found = numbers_in(sentence, words=short)
         if not found:
             continue
         for mark in ("=", " is ", " are ", " be ", " equals ", " of "):

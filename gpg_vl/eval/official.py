@@ -30,7 +30,7 @@ import math
 import re
 
 from gpg_vl.eval.choices import edit_distance, read_choice
-from gpg_vl.eval.extract import read_number
+from gpg_vl.eval.extract import is_refusal, read_number
 
 MAX_DISTANCE_CHARS = 300
 MAX_PARSE_CHARS = 1500
@@ -86,7 +86,10 @@ def mathvista_extraction(record: dict, response: str) -> str:
         if response in choices:
             return response
         _, index = read_choice(response, choices)
-        return chr(ord("A") + index) if index is not None else ""
+        # Nothing named: GPT answers "N/A" for a refusal and mostly copies other text back; the
+        # normaliser then maps either to the closest choice (measured on the released outputs,
+        # docs/benchmarks.md: this agrees best with the recorded verdicts).
+        return chr(ord("A") + index) if index is not None else _no_answer(response)
     for kind, cast in (("integer", lambda r: str(int(r))), ("float", lambda r: str(float(r)))):
         if record["answer_type"] == kind and len(response) < 100:
             try:
@@ -97,6 +100,10 @@ def mathvista_extraction(record: dict, response: str) -> str:
     if record["answer_type"] == "list":
         return answer.text or ""
     return _format(value)
+
+
+def _no_answer(response: str) -> str:
+    return "N/A" if is_refusal(response) else response.strip()[:MAX_PARSE_CHARS]
 
 
 def mathvista_official(record: dict, response: str) -> tuple[str, object, bool]:
@@ -133,3 +140,4 @@ def geoqa_official(record: dict, response: str) -> tuple[str | None, bool]:
         return None, False
     gold = parse(str(record["ground_truth"]), parsing_timeout=None)
     return str(parsed[0]), bool(verify(parsed, gold, timeout_seconds=None))  # R1-V's order
+
