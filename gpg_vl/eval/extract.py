@@ -175,7 +175,9 @@ def find_answer(response) -> Answer:
     pos, source, body = found[-1]
     if source == "boxed":  # two different boxes on the final line: a hedge
         line_start = text.rfind("\n", 0, pos) + 1
-        same_line = {_key(b) for p, s, b in found if s == "boxed" and p >= line_start}
+        stated = [p for p, s, _ in found if s == "statement" and p < pos]
+        start = max([line_start] + stated)  # "\boxed{3} ... final answer: \boxed{4}" is no hedge
+        same_line = {_key(b) for p, s, b in found if s == "boxed" and p >= start}
         if len(same_line) > 1:
             return Answer(None, "boxed", hedge=True)
     elif "boxed" in body:
