@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 
 from gpg_vl.eval.benchmarks import BENCHMARKS, get_benchmark
-from gpg_vl.eval.loading import read_jsonl
-from gpg_vl.eval.scoring import score_predictions, write_outputs
+from gpg_vl.eval.loading import read_prediction_lines
+from gpg_vl.eval.provenance import provenance, rows_used
+from gpg_vl.eval.scoring import PROTOCOLS, score_predictions, write_outputs
 from gpg_vl.families import BOX_FRAMES
 
 
@@ -48,6 +49,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--dtype", default="auto", help="auto | bfloat16 | float16 | float32")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument("--limit", type=int, help="only the first N records")
+    parser.add_argument("--image-root", type=Path,
+                        help="folder the records' relative image paths are resolved against "
+                             "(default: the data folder, or the data file's folder)")
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="strict",
+                        help="strict: gpg-vl's answer reading (default); official: the "
+                             "benchmark's published scorer, quirks included. summary.json "
+                             "holds both accuracies where an official scorer is ported")
+    parser.add_argument("--extractor", choices=["rules"], default="rules",
+                        help="how answers are read from free text (rules: gpg_vl.eval.extract)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start afresh in an --out folder holding other settings' predictions")
     parser.add_argument("--box-frame", choices=BOX_FRAMES,
                         help="grounding: the frame predicted boxes are written in (default: the "
                              "model family's; for 'score', as recorded in the predictions)")
@@ -60,8 +72,9 @@ def _fail(message: str) -> int:
 
 
 def _print_result(out: Path, summary: dict) -> None:
+    by_protocol = ", ".join(f"{k} {100 * v:.2f}%" for k, v in summary["accuracy_by_protocol"].items())
     print(f"{summary['benchmark']}: overall {100 * summary['overall']:.2f}% "
-          f"({summary['correct']}/{summary['count']}); "
+          f"({summary['correct']}/{summary['count']}, {summary['protocol']}; {by_protocol}); "
           f"missing fields {summary['missing_fields']['count']}, empty "
           f"{summary['empty_responses']}, truncated {summary['truncated_responses']}")
     for key, value in summary["metrics"].items():
@@ -69,17 +82,24 @@ def _print_result(out: Path, summary: dict) -> None:
     print(f"wrote {out / 'scored.jsonl'}, {out / 'summary.json'}, {out / 'report.md'}")
 
 
-def score_file(bench, predictions: list[dict], out: Path, args) -> int:
+def score_file(bench, predictions: list[dict], out: Path, args, rows: str | None = None,
+               skipped: list[str] | None = None) -> int:
     options = {"box_frame": args.box_frame, "min_pixels": args.min_pixels,
                "max_pixels": args.max_pixels}
+    if args.protocol == "official" and not bench.has_official:
+        return _fail(f"{bench.name} has no official scorer ported; use --protocol strict")
     if bench.requires_box_frame and not args.box_frame and not all(
             p.get("box_frame") for p in predictions):
         return _fail(f"{bench.name} needs --box-frame ({' | '.join(BOX_FRAMES)}): the frame the "
                      "model wrote its boxes in (Qwen2-VL: qwen2_vl, Qwen2.5-VL: qwen2_5_vl)")
-    rows, summary = score_predictions(bench, predictions, **options)
-    write_outputs(out, bench, rows, summary)
+    scored, summary = score_predictions(bench, predictions, args.protocol, **options)
+    summary["run"] = dict(provenance(args), rows_used=rows or rows_used(len(predictions), len(predictions)))
+    summary["skipped_lines"] = skipped or []
+    write_outputs(out, bench, scored, summary)
     _print_result(out, summary)
-    return 0
+    for problem in skipped or []:
+        print(f"gpg-vl eval: skipped {problem}", file=sys.stderr)
+    return 1 if skipped else 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,20 +114,20 @@ def run(args: argparse.Namespace) -> int:
             return _fail("'eval score' needs --predictions FILE")
         if not Path(args.predictions).is_file():
             return _fail(f"predictions file not found: {args.predictions}")
-        try:
-            predictions = read_jsonl(args.predictions)
-        except ValueError as err:
-            return _fail(str(err))
-        return score_file(bench, predictions, out, args)
+        predictions, skipped = read_prediction_lines(args.predictions)
+        if not predictions:
+            return _fail(f"{args.predictions}: no prediction lines"
+                         + (f" ({len(skipped)} unreadable, first: {skipped[0]})" if skipped else ""))
+        return score_file(bench, predictions, out, args, skipped=skipped)
     if not args.model or not args.data:
         return _fail("'eval' needs --model and --data (or use 'eval score --predictions FILE')")
     from gpg_vl.eval.runner import EvalError, generate_predictions
 
     try:
-        predictions = generate_predictions(bench, args)
+        predictions, rows = generate_predictions(bench, args)
     except EvalError as err:
         return _fail(str(err))
-    return score_file(bench, predictions, out, args)
+    return score_file(bench, predictions, out, args, rows)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -123,8 +123,8 @@ def _boxes(text: str) -> list[tuple[int, str]]:
 
 def _line_after(text: str, pos: int) -> str:
     """The rest of the line from ``pos``; when that is empty, the next non-empty line."""
-    end = text.find("\n", pos)
-    line = text[pos:end if end >= 0 else len(text)]
+    end = text.find("\n", pos, pos + MAX_STATEMENT_CHARS)
+    line = text[pos:end if end >= 0 else pos + MAX_STATEMENT_CHARS]
     if not line.strip(" \t*:") and end >= 0:
         rest = text[end + 1:end + 1 + MAX_STATEMENT_CHARS]
         line = next((ln for ln in rest.splitlines() if ln.strip()), "")
@@ -189,7 +189,8 @@ def find_answer(response) -> Answer:
 
 def first_clause(text: str) -> str:
     """The answer clause of a statement: up to its first sentence end, reason or comma
-    ("14 because the sides ... minus 2" -> "14")."""
+    ("14 because the sides ... minus 2" -> "14"); reads at most MAX_STATEMENT_CHARS."""
+    text = text[:MAX_STATEMENT_CHARS]
     m = _CLAUSE_END.search(text)
     return (text[:m.start()] if m else text).strip()
 

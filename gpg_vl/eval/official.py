@@ -32,7 +32,7 @@ import re
 from gpg_vl.eval.choices import edit_distance, read_choice
 from gpg_vl.eval.extract import is_refusal, read_number
 
-MAX_DISTANCE_CHARS = 300
+MAX_DISTANCE_CHARS = 200
 MAX_PARSE_CHARS = 1500
 _PAREN_LETTER = re.compile(r"\(([a-zA-Z])\)")
 _COUNT_TAG = re.compile(r"<answer>\s*(\d+)\s*</answer>")
@@ -123,9 +123,18 @@ def superclevr_official(record: dict, response: str) -> tuple[int | None, bool]:
     return value, value == int(str(record["ground_truth"]).strip())
 
 
-def _parse_is_bounded(text: str) -> bool:
-    return not _LONG_DIGITS.search(text) and text.count("^") + text.count("!") <= 2 \
-        and text.count("{") <= 60
+_BIG_POWER = re.compile(r"\^\s*\{?\s*[-+]?\(?\s*\d{3,}|\d{5,}\s*\)?\s*\^|\*\*\s*\d{3,}")
+_FUNCTION = re.compile(r"\\(?:exp|sinh?|cosh?|tanh?|cot|sec|csc|log|ln|arc\w+)\b|\b(?:exp|sin|cos|tan|log)\(")
+
+
+def math_is_bounded(text: str) -> bool:
+    """Whether sympy's exact evaluation of ``text`` is cheap: no digit run over 30, at most
+    two powers/factorials and none with a 3-digit exponent or 5-digit base, at most two
+    function applications (``\\exp{\\exp{\\exp{99}}}``, ``\\sin(9999^{9999})`` are refused),
+    at most 60 braces."""
+    return (not _LONG_DIGITS.search(text) and text.count("^") + text.count("!") <= 2
+            and not _BIG_POWER.search(text) and len(_FUNCTION.findall(text)) <= 2
+            and text.count("{") <= 60)
 
 
 def geoqa_official(record: dict, response: str) -> tuple[str | None, bool]:
@@ -133,7 +142,7 @@ def geoqa_official(record: dict, response: str) -> tuple[str | None, bool]:
     from math_verify import parse, verify
 
     text = (response or "")[-MAX_PARSE_CHARS:]
-    if not text or not _parse_is_bounded(text):
+    if not text or not math_is_bounded(text):
         return None, False
     parsed = parse(text, parsing_timeout=None)
     if not parsed:

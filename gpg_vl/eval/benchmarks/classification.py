@@ -14,9 +14,9 @@ from pathlib import Path
 from gpg_vl.eval.benchmarks.base import Benchmark, ItemScore, register
 from gpg_vl.eval.loading import load_records
 from gpg_vl.errors import BadRecord
-from gpg_vl.eval.extract import clean, find_answer, first_clause
+from gpg_vl.eval.extract import find_answer, first_clause, own_answer
 from gpg_vl.eval.responses import verify
-from gpg_vl.verifiers.parsing import extract_answer_block, normalize_label
+from gpg_vl.verifiers.parsing import MAX_LABEL_CHARS, extract_answer_block, normalize_label
 
 # Dataset names Visual-RFT's files and hub ids carry, most specific first.
 DATASET_NAMES = (("aircraft", "fgvc_aircraft"), ("flower", "flowers102"), ("pet", "pets37"),
@@ -81,8 +81,8 @@ class Classification(Benchmark):
         if answer.text is not None:
             text = answer.text if answer.source == "tag" else first_clause(answer.text)
         else:  # no statement: the last line, as a grader reads an unmarked answer
-            lines = [ln for ln in clean(response).strip().splitlines() if ln.strip()]
-            text = lines[-1].strip().strip("*").strip() if lines else ""
+            lines = [ln for ln in own_answer(response).strip().splitlines() if ln.strip()]
+            text = lines[-1].strip().strip("*").strip()[:MAX_LABEL_CHARS] if lines else ""
         correct = verify("classification", text, answer=label)
         return ItemScore(text or None, normalize_label(text) or None, correct)
 

@@ -12,12 +12,13 @@ import math
 
 from gpg_vl.errors import BadRecord
 from gpg_vl.eval.benchmarks.base import Benchmark, ItemScore, register
-from gpg_vl.eval.extract import find_answer, first_clause, numbers_in, read_number
-from gpg_vl.eval.official import geoqa_official, superclevr_official
+from gpg_vl.eval.extract import find_answer, first_clause, numbers_in, own_answer, read_number
+from gpg_vl.eval.official import geoqa_official, math_is_bounded, superclevr_official
 from gpg_vl.eval.responses import verify
 from gpg_vl.verifiers.math_answer import normalize_math_answer
 
 # R1-V's evaluation prompt (src/eval/test_qwen2vl_geoqa.py / test_qwen2vl_counting_superclevr.py).
+MAX_ANSWER_CHARS = 300
 R1V_TEMPLATE = ("{problem} Output the thinking process in <think> </think> and final answer "
                 "(number) in <answer> </answer> tags.")
 
@@ -39,9 +40,11 @@ class GeoQA(Benchmark):
         if answer.text is not None:
             text = first_clause(answer.text) if answer.source == "statement" else answer.text
         else:  # no statement: the last line, as a grader reads an unmarked answer
-            lines = [ln for ln in (response or "").strip().splitlines() if ln.strip()]
+            lines = [ln for ln in own_answer(response).strip().splitlines() if ln.strip()]
             text = first_clause(lines[-1]) if lines else ""
-        correct = verify("math", text, answer=str(record["ground_truth"]))
+        # GeoQA answers are plain values; anything sympy cannot evaluate cheaply is no match
+        bounded = len(text) <= MAX_ANSWER_CHARS and math_is_bounded(text)
+        correct = bounded and verify("math", text, answer=str(record["ground_truth"]))
         return ItemScore(text or None, normalize_math_answer(text) if text else None, correct)
 
     def score_official(self, record: dict, response: str, **options) -> ItemScore:
