@@ -118,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
         if not predictions:
             return _fail(f"{args.predictions}: no prediction lines"
                          + (f" ({len(skipped)} unreadable, first: {skipped[0]})" if skipped else ""))
+        root = Path(args.image_root) if args.image_root else Path(args.predictions).parent
+        predictions = [bench.complete(p, root) for p in predictions]
         return score_file(bench, predictions, out, args, skipped=skipped)
     if not args.model or not args.data:
         return _fail("'eval' needs --model and --data (or use 'eval score --predictions FILE')")

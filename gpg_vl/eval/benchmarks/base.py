@@ -65,6 +65,10 @@ class Benchmark:
         values = value if isinstance(value, list) else [value]
         return [resolve_image(v, root) for v in values]
 
+    def complete(self, record: dict, root: Path | None) -> dict:
+        """``eval score``: fill what scoring needs from the release files (default: nothing)."""
+        return record
+
     # -- scoring ----------------------------------------------------------------------------
     def missing_fields(self, record: dict) -> list[str]:
         return [f for f in self.required_fields if record.get(f) is None]

@@ -57,6 +57,8 @@ def gold_box(record: dict) -> list[float] | None:
     if boxes is not None and not isinstance(boxes, (list, tuple)):
         raise BadRecord(f"boxes must be a list of boxes, got {str(boxes)[:80]!r}")
     box = boxes[0] if boxes else record.get("bbox")
+    if box is None and isinstance(record.get("solution"), (list, tuple)):
+        box = record["solution"]  # VLM-R1's REC rows: {image, problem, solution: [x1, y1, x2, y2]}
     return _numbers(box, 4, "box") if box is not None else None
 
 
@@ -88,11 +90,33 @@ class LisaGrounding(Benchmark):
         "Output the bounding box in the image corresponding to the instruction: {problem}. "
         "Output the thinking process in <think> </think> and your grouding box. Following "
         "\"<think> thinking process </think>\n<answer>(x1,y1),(x2,y2)</answer>)\" format.")
-    description = "LISA reasoning grounding (box IoU; correct at IoU >= 0.5)"
+    description = ("LISA reasoning grounding (box IoU, not the papers' mask gIoU/cIoU; "
+                   "correct at IoU >= 0.5)")
 
     def problem(self, record: dict) -> str:
-        instruction = record.get("instruction", record.get("question"))
+        instruction = record.get("instruction", record.get("question", record.get("problem")))
+        if instruction is None:
+            raise KeyError("instruction")
         return str(instruction[0] if isinstance(instruction, list) else instruction)
+
+    def image_refs(self, record: dict, root):
+        if record.get(self.image_field) is None and record.get("image") is not None:
+            return super().image_refs({self.image_field: record["image"]}, root)
+        return super().image_refs(record, root)
+
+    def complete(self, record: dict, root) -> dict:
+        """``eval score`` on release rows without ``image_size`` (Visual-RFT's lisa_test.json,
+        VLM-R1's REC rows): the size is read from the image header under ``root``."""
+        if _present(record, image_size):
+            return record
+        from gpg_vl.data.images import ImageLoadError, probe_image
+
+        refs = self.image_refs(record, root)
+        try:
+            size = probe_image(refs[0]) if refs else None
+        except ImageLoadError:
+            return record
+        return {**record, "image_size": list(size)} if size else record
 
     def missing_fields(self, record: dict) -> list[str]:
         missing = [] if _present(record, gold_box) else ["boxes"]
@@ -136,8 +160,9 @@ class LisaGrounding(Benchmark):
         ious = [row.get("iou", 0.0) for row in rows]
         total_union = sum(row.get("union", 0.0) for row in rows)
         total_inter = sum(row.get("intersection", 0.0) for row in rows)
-        return {"mean_iou": sum(ious) / len(ious) if ious else 0.0,
-                "cumulative_iou": total_inter / total_union if total_union > 0 else 0.0}
+        # Box IoU: the papers' gIoU / cIoU are mask metrics (SAM masks from the boxes)
+        return {"box_mean_iou": sum(ious) / len(ious) if ious else 0.0,
+                "box_cumulative_iou": total_inter / total_union if total_union > 0 else 0.0}
 
 
 register(LisaGrounding())

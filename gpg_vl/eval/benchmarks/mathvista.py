@@ -88,9 +88,16 @@ class MathVista(Benchmark):
         return text
 
     def image_refs(self, record: dict, root: Path | None) -> list:
+        """The hub copy's decoded image, else ``image`` ("images/1.jpg") under ``root``, or
+        under ``root/data`` (the GitHub layout: data/testmini.json, data/images/)."""
         if record.get("decoded_image") is not None:
             return [record["decoded_image"]]
-        return super().image_refs(record, root)
+        refs = super().image_refs(record, root)
+        if root is not None and refs and isinstance(refs[0], str) and not Path(refs[0]).exists():
+            in_data = super().image_refs(record, Path(root) / "data")
+            if Path(in_data[0]).exists():
+                return in_data
+        return refs
 
     # -- scoring ----------------------------------------------------------------------------
     def missing_fields(self, record: dict) -> list[str]:
