@@ -1,7 +1,8 @@
 """``gpg-vl eval``: judge a checkpoint on a benchmark; ``gpg-vl eval score``: score predictions.
 
     gpg-vl eval --benchmark mathvista --model PATH_OR_HUB_ID --data PATH_OR_HUB_ID --out DIR
-    gpg-vl eval score --benchmark mathvista --predictions FILE --out DIR
+    gpg-vl eval score --benchmark mathvista --predictions FILE --out DIR [--protocol official]
+    gpg-vl eval report DIR1 DIR2 ... --out REPORT_DIR
 
 The first generates greedily in batches (resuming from ``DIR/predictions.jsonl``), then scores;
 the second scores prediction lines (benchmark record + ``"response"``) made anywhere. Both write
@@ -14,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from gpg_vl.errors import InputError
 from gpg_vl.eval.benchmarks import BENCHMARKS, get_benchmark
 from gpg_vl.eval.loading import read_prediction_lines
 from gpg_vl.eval.provenance import provenance, rows_used
@@ -22,9 +24,11 @@ from gpg_vl.families import BOX_FRAMES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("eval_action", nargs="?", choices=["score"], metavar="score",
-                        help="'score': score an existing predictions file (no model)")
-    parser.add_argument("--benchmark", required=True, help=f"one of {sorted(BENCHMARKS)}")
+    parser.add_argument("eval_action", nargs="?", choices=["score", "report"], metavar="score|report",
+                        help="'score': score an existing predictions file (no model); 'report "
+                             "DIR...': one table (report.md, report.csv, report.png) across runs")
+    parser.add_argument("dirs", nargs="*", type=Path, help="(report) eval output folders")
+    parser.add_argument("--benchmark", help=f"one of {sorted(BENCHMARKS)}")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument("--predictions", type=Path,
                         help="(score) JSON-lines file: benchmark record + \"response\" per line")
@@ -66,6 +70,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
+def _report(args) -> int:
+    from gpg_vl.eval.aggregate import write_report
+
+    if not args.dirs:
+        return _fail("'eval report' needs one or more eval output folders")
+    try:
+        written = write_report(args.dirs, Path(args.out))
+    except InputError as err:
+        return _fail(str(err))
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
 def _fail(message: str) -> int:
     print(f"gpg-vl eval: error: {message}", file=sys.stderr)
     return 2
@@ -103,7 +120,13 @@ def score_file(bench, predictions: list[dict], out: Path, args, rows: str | None
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``gpg-vl eval`` (generate, then score) or ``gpg-vl eval score``; the exit status."""
+    """Run ``gpg-vl eval`` (generate, then score), ``eval score`` or ``eval report``."""
+    if args.eval_action == "report":
+        return _report(args)
+    if args.dirs:
+        return _fail(f"unexpected arguments {[str(d) for d in args.dirs]} (only 'report' takes folders)")
+    if not args.benchmark:
+        return _fail("--benchmark is required")
     try:
         bench = get_benchmark(args.benchmark)
     except ValueError as err:

@@ -103,3 +103,27 @@ def test_a_pth_without_its_labels_is_named(tmp_path):
     torch.save([{"/x.jpg": {"label": torch.tensor(0)}}], tmp_path / "cars.pth")
     with pytest.raises(InputError, match="cars.txt"):
         get_benchmark("classification").load(str(tmp_path / "cars.pth"))
+
+
+def test_eval_report_across_benchmarks_and_runs(tmp_path, superclevr_file, mathvista_records, capsys):
+    rows = [json.loads(line) for line in superclevr_file.read_text().splitlines()][:4]
+    sc = tmp_path / "sc.jsonl"
+    sc.write_text("".join(json.dumps(dict(r, response=f"<answer>{r['ground_truth']}</answer>")) + "\n"
+                          for r in rows))
+    mv = tmp_path / "mv.jsonl"
+    mv.write_text("".join(json.dumps(dict(r, response=str(r["answer"]))) + "\n"
+                          for r in mathvista_records[:20]))
+    assert cli("score", "--benchmark", "superclevr", "--predictions", sc, "--out", tmp_path / "run_a") == 0
+    assert cli("score", "--benchmark", "mathvista", "--predictions", mv, "--out", tmp_path / "run_b") == 0
+    assert cli("score", "--benchmark", "mathvista", "--predictions", mv, "--out", tmp_path / "run_c",
+               "--protocol", "official") == 0
+    assert cli("report", tmp_path / "run_a", tmp_path / "run_b", tmp_path / "run_c",
+               "--out", tmp_path / "rep") == 0
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "| run_a | superclevr |" in md and "| run_c | mathvista |" in md
+    assert "## mathvista: accuracy (%) by task" in md and "## mathvista: accuracy (%) by skills" in md
+    csv_lines = (tmp_path / "rep" / "report.csv").read_text().splitlines()
+    assert len(csv_lines) == 4 and csv_lines[0].startswith("run,benchmark")
+    assert (tmp_path / "rep" / "report.png").stat().st_size > 1000
+    assert cli("report", tmp_path / "nothing", "--out", tmp_path / "rep2") == 2
+    assert "no summary.json" in capsys.readouterr().err
