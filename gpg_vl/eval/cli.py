@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         predictions, rows = generate_predictions(bench, args)
-    except EvalError as err:
+    except (EvalError, InputError) as err:
         return _fail(str(err))
     return score_file(bench, predictions, out, args, rows)
 

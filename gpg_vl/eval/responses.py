@@ -64,10 +64,15 @@ def edit_distance(a: str, b: str) -> int:
 
 
 @functools.lru_cache(maxsize=None)
-def _whole_answer_verifier(name: str):
+def _whole_answer_verifier(name: str, options: tuple = ()):
     from gpg_vl.verifiers import get_verifier
 
-    return get_verifier(name, answer_source="whole")
+    return get_verifier(name, answer_source="whole", **dict(options))
+
+
+def whole_answer_verifier(name: str, **options):
+    """The shared verifier ``name`` judging an already extracted answer as the whole text."""
+    return _whole_answer_verifier(name, tuple(sorted(options.items())))
 
 
 def verify(name: str, answer_text: str | None, **columns) -> bool:

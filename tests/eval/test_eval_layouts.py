@@ -127,3 +127,24 @@ def test_eval_report_across_benchmarks_and_runs(tmp_path, superclevr_file, mathv
     assert (tmp_path / "rep" / "report.png").stat().st_size > 1000
     assert cli("report", tmp_path / "nothing", "--out", tmp_path / "rep2") == 2
     assert "no summary.json" in capsys.readouterr().err
+
+
+def test_own_data_in_the_sample_schema_scored_by_each_tasks_verifier(tmp_path):
+    repo = Path(__file__).resolve().parents[2]
+    rows = [json.loads(line) for line in (repo / "data" / "samples" / "schema.jsonl").read_text().splitlines()]
+    by_task = {r["task"]: r for r in rows}
+    right = {"classification": "<think>petals</think><answer>Sunflower</answer>",
+             "counting": "There are 2 squares.",
+             "grounding": "<answer>(250,250),(750,750)</answer>",
+             "choice": "The answer is B because the petals are yellow.",
+             "math": "Angles sum to 180, so the answer is 70 degrees."}
+    wrong = {"classification": "<answer>rose</answer>", "counting": "<answer>2</answer><answer>3</answer>",
+             "grounding": "<answer>(0,0),(100,100)</answer>", "choice": "The answer is A or B.",
+             "math": "The answer is 60."}
+    preds = [dict(by_task[t], response=right[t]) for t in right] + \
+            [dict(by_task[t], response=wrong[t]) for t in wrong]
+    bench = get_benchmark("samples")
+    rows_out, summary = score_predictions(bench, preds)
+    assert [r["correct"] for r in rows_out] == [True] * 5 + [False] * 5
+    assert summary["breakdowns"]["task"]["grounding"]["count"] == 2
+    assert summary["metrics"]["grounding_box_mean_iou"] == pytest.approx(0.5, abs=0.01)
