@@ -7,7 +7,8 @@ Each OUTPUT.json is a MathVista results file as the official repository releases
 the GPT ``extraction`` and the official ``true_false``). The recorded extraction is withheld:
 gpg-vl reads the raw response with its rules, under both protocols, and each verdict is
 compared with ``true_false``. Rows with an empty response are left aside, as the judging rule
-says. Prints one line per file: agreement and accuracies (official recorded, strict, official
+says. Program-of-thought runs (``*_code*`` files) are read from the program's output
+(``execution``), as the official pipeline reads them. Prints one line per file: agreement and accuracies (official recorded, strict, official
 with rules); ``--disagreements N`` prints the first N rows that differ.
 """
 from __future__ import annotations
@@ -24,13 +25,15 @@ def _truth(value) -> bool:
     return value is True or str(value).strip().lower() == "true"
 
 
-def compare(records: dict[str, dict], outputs: dict[str, dict],
-            protocol: str = "strict") -> tuple[dict, list[dict]]:
-    """Figures for one results file, and its rows that disagree under ``protocol``."""
+def compare(records: dict[str, dict], outputs: dict[str, dict], protocol: str = "strict",
+            label: str = "response") -> tuple[dict, list[dict]]:
+    """Figures for one results file, and its rows that disagree under ``protocol``. ``label``:
+    the field holding the text to read (``execution`` for program-of-thought runs, as the
+    official ``extract_answer.py --response_label execution``)."""
     bench = get_benchmark("mathvista")
     pids = [pid for pid, row in outputs.items()
-            if pid in records and isinstance(row.get("response"), str) and row["response"].strip()]
-    preds = [dict(records[pid], response=outputs[pid]["response"]) for pid in pids]
+            if pid in records and isinstance(row.get(label), str) and row[label].strip()]
+    preds = [dict(records[pid], response=outputs[pid][label]) for pid in pids]
     rows, _ = score_predictions(bench, preds)
     truth = [_truth(outputs[pid].get("true_false")) for pid in pids]
     n = len(pids)
@@ -43,7 +46,7 @@ def compare(records: dict[str, dict], outputs: dict[str, dict],
     diffs = [{"pid": pid, "truth": t, protocol: r[key], "extracted": r["extracted"],
               "official_extracted": r.get("official_extracted"),
               "recorded_extraction": outputs[pid].get("extraction"), "answer": records[pid]["answer"],
-              "response": outputs[pid]["response"][-300:]}
+              "response": outputs[pid][label][-300:]}
              for pid, r, t in zip(pids, rows, truth) if r[key] != t]
     return figures, diffs
 
@@ -61,8 +64,9 @@ def main(argv=None) -> int:
           "| agreement strict | agreement official |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for path in args.outputs:
+        label = "execution" if "_code" in path.stem else "response"  # program-of-thought runs
         figures, diffs = compare(records, json.loads(path.read_text(encoding="utf-8")),
-                                 args.protocol)
+                                 args.protocol, label)
         f = figures
         print(f"| {path.stem} | {f['rows']} | {100 * f['official_recorded']:.1f} | "
               f"{100 * f['acc_strict']:.1f} | {100 * f['acc_official']:.1f} | "

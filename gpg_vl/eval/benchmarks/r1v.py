@@ -9,6 +9,7 @@ Neither release has an id column; the image path is unique per row and serves as
 from __future__ import annotations
 
 import math
+import re
 
 from gpg_vl.errors import BadRecord
 from gpg_vl.eval.benchmarks.base import Benchmark, ItemScore, register
@@ -19,6 +20,7 @@ from gpg_vl.verifiers.math_answer import normalize_math_answer
 
 # R1-V's evaluation prompt (src/eval/test_qwen2vl_geoqa.py / test_qwen2vl_counting_superclevr.py).
 MAX_ANSWER_CHARS = 300
+_VALUE = re.compile(r"[\d√π]|\\(?:frac|sqrt|pi)")
 R1V_TEMPLATE = ("{problem} Output the thinking process in <think> </think> and final answer "
                 "(number) in <answer> </answer> tags.")
 
@@ -43,7 +45,8 @@ class GeoQA(Benchmark):
             lines = [ln for ln in own_answer(response).strip().splitlines() if ln.strip()]
             text = first_clause(lines[-1]) if lines else ""
         # GeoQA answers are plain values; anything sympy cannot evaluate cheaply is no match
-        bounded = len(text) <= MAX_ANSWER_CHARS and math_is_bounded(text)
+        bounded = (len(text) <= MAX_ANSWER_CHARS and math_is_bounded(text)
+                   and _VALUE.search(text) is not None)  # no digit, root or pi: no value to compare
         correct = bounded and verify("math", text, answer=str(record["ground_truth"]))
         return ItemScore(text or None, normalize_math_answer(text) if text else None, correct)
 
