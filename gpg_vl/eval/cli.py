@@ -60,8 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="strict: gpg-vl's answer reading (default); official: the "
                              "benchmark's published scorer, quirks included. summary.json "
                              "holds both accuracies where an official scorer is ported")
-    parser.add_argument("--extractor", choices=["rules"], default="rules",
-                        help="how answers are read from free text (rules: gpg_vl.eval.extract)")
+    parser.add_argument("--extractor", choices=["rules", "llm"], default="rules",
+                        help="how answers are read from free text: rules (gpg_vl.eval.extract), "
+                             "or llm (an OpenAI-compatible judge, as MathVista's official GPT step)")
+    parser.add_argument("--judge-url", help="(llm) OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
+    parser.add_argument("--judge-model", help="(llm) the model name the endpoint serves")
+    parser.add_argument("--judge-timeout", type=float, default=30.0, help="(llm) seconds per request")
     parser.add_argument("--overwrite", action="store_true",
                         help="start afresh in an --out folder holding other settings' predictions")
     parser.add_argument("--box-frame", choices=BOX_FRAMES,
@@ -105,6 +109,19 @@ def score_file(bench, predictions: list[dict], out: Path, args, rows: str | None
                "max_pixels": args.max_pixels}
     if args.protocol == "official" and not bench.has_official:
         return _fail(f"{bench.name} has no official scorer ported; use --protocol strict")
+    judge_stats = None
+    if args.extractor == "llm":
+        from gpg_vl.eval.llm_extract import LLMExtractor, apply_judge
+
+        if not args.judge_url or not args.judge_model:
+            return _fail("--extractor llm needs --judge-url and --judge-model")
+        Path(out).mkdir(parents=True, exist_ok=True)
+        extractor = LLMExtractor(args.judge_url, args.judge_model, out, args.judge_timeout)
+        try:
+            predictions = apply_judge(bench, predictions, extractor)
+        except InputError as err:
+            return _fail(str(err))
+        judge_stats = extractor.stats
     if bench.requires_box_frame and not args.box_frame and not all(
             p.get("box_frame") for p in predictions):
         return _fail(f"{bench.name} needs --box-frame ({' | '.join(BOX_FRAMES)}): the frame the "
@@ -112,6 +129,9 @@ def score_file(bench, predictions: list[dict], out: Path, args, rows: str | None
     scored, summary = score_predictions(bench, predictions, args.protocol, **options)
     summary["run"] = dict(provenance(args), rows_used=rows or rows_used(len(predictions), len(predictions)))
     summary["skipped_lines"] = skipped or []
+    if judge_stats is not None:
+        summary["run"].update(judge_url=args.judge_url, judge_model=args.judge_model)
+        summary["judge"] = judge_stats
     write_outputs(out, bench, scored, summary)
     _print_result(out, summary)
     for problem in skipped or []:
