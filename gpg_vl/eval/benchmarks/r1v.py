@@ -19,8 +19,9 @@ from gpg_vl.eval.responses import verify
 from gpg_vl.verifiers.math_answer import normalize_math_answer
 
 # R1-V's evaluation prompt (src/eval/test_qwen2vl_geoqa.py / test_qwen2vl_counting_superclevr.py).
-MAX_ANSWER_CHARS = 300
+MAX_ANSWER_CHARS = 80
 _VALUE = re.compile(r"[\d√π]|\\(?:frac|sqrt|pi)")
+_PLAIN = re.compile(r"-?\d{1,15}(?:\.\d{1,15})?")
 R1V_TEMPLATE = ("{problem} Output the thinking process in <think> </think> and final answer "
                 "(number) in <answer> </answer> tags.")
 
@@ -44,15 +45,25 @@ class GeoQA(Benchmark):
         else:  # no statement: the last line, as a grader reads an unmarked answer
             lines = [ln for ln in own_answer(response).strip().splitlines() if ln.strip()]
             text = first_clause(lines[-1]) if lines else ""
-        # GeoQA answers are plain values; anything sympy cannot evaluate cheaply is no match
-        bounded = (len(text) <= MAX_ANSWER_CHARS and math_is_bounded(text)
-                   and _VALUE.search(text) is not None)  # no digit, root or pi: no value to compare
-        correct = bounded and verify("math", text, answer=str(record["ground_truth"]))
-        return ItemScore(text or None, normalize_math_answer(text) if text else None, correct)
+        return ItemScore(text or None, normalize_math_answer(text) if text else None,
+                         _geoqa_equal(text, str(record["ground_truth"])))
 
     def score_official(self, record: dict, response: str, **options) -> ItemScore:
         extracted, correct = geoqa_official(record, response)
         return ItemScore(extracted, extracted, correct)
+
+
+def _geoqa_equal(text: str, gold: str) -> bool:
+    """Value equality. GeoQA answers are short plain values (17 characters at most): a plain
+    number on both sides compares directly; text holding no value, longer than
+    MAX_ANSWER_CHARS or costly for sympy (``math_is_bounded``) is no match; the rest goes to
+    the shared ``math`` verifier (degrees, units, fractions, roots, pi)."""
+    if not text or len(text) > MAX_ANSWER_CHARS or _VALUE.search(text) is None:
+        return False
+    plain = [normalize_math_answer(t) for t in (text, gold)]
+    if all(p is not None and _PLAIN.fullmatch(p) for p in plain):
+        return float(plain[0]) == float(plain[1])
+    return math_is_bounded(text) and verify("math", text, answer=gold)
 
 
 class SuperCLEVR(Benchmark):
