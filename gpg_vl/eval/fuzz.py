@@ -54,6 +54,9 @@ def _records(mathvista_record: dict) -> dict[str, list[dict]]:
                   "box_frame": "qwen2_vl"},
                  {"image_path": "b.png", "boxes": [["x", 1, 2, 3]], "image_size": [100, 100],
                   "box_frame": "qwen2_vl"}],
+        "samples": [{"id": "m", "task": "math", "answer": "2√{3}"},
+                    {"id": "c", "task": "choice", "answer": "B", "choices": ["1", "2", "3"]},
+                    {"id": "g", "task": "grounding", "bbox": [1, 1, 9, 9], "image_size": [10, 10]}],
     }
 
 
@@ -87,6 +90,7 @@ def main(argv=None) -> int:
     parser.add_argument("--per-scorer", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--testmini", help="MathVista testmini.json (a built-in record otherwise)")
+    parser.add_argument("--only", help="one benchmark's scorers only")
     args = parser.parse_args(argv)
     record = {"pid": "1", "question_type": "free_form", "answer_type": "float", "precision": 1,
               "answer": "1.2", "question": "q", "choices": None}
@@ -98,6 +102,8 @@ def main(argv=None) -> int:
     warm_up()  # sympy's first import (~1 s) is start-up, not a scoring call
     failed = False
     for name, records in _records(record).items():
+        if args.only and name != args.only:
+            continue
         bench = get_benchmark(name)
         scorers = {"strict": bench.score}
         if bench.has_official:
