@@ -20,9 +20,10 @@ table. Quirks kept on purpose (strict, gpg-vl's own rule, fixes them):
 
 Bounded: the edit distance runs on at most ``MAX_DISTANCE_CHARS`` characters of each side (the
 official one is unbounded: a 200,000-character choice takes minutes); math-verify only sees the
-last ``MAX_PARSE_CHARS`` characters of a response, and never a response holding a digit run
-over 30 digits or more than two powers/factorials (sympy would evaluate them exactly; the
-official scorer hangs there, this one scores them wrong).
+last ``MAX_VERIFY_CHARS`` characters of a response (the official one parses all of it), and
+never text holding a digit run over 30 digits, more than two powers/factorials, more than 8
+``$`` or 4 boxes (sympy would evaluate them exactly, or latex2sympy parse many candidates;
+the official scorer hangs there, this one scores them wrong).
 """
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ from gpg_vl.eval.choices import edit_distance, read_choice
 from gpg_vl.eval.extract import is_refusal, read_number
 
 MAX_DISTANCE_CHARS = 200
-MAX_PARSE_CHARS = 1500
+MAX_PARSE_CHARS = 1500  # the official MathVista extraction's copied text
+MAX_VERIFY_CHARS = 400  # what math-verify reads of a GeoQA response: its end, where the answer is
 _PAREN_LETTER = re.compile(r"\(([a-zA-Z])\)")
 _COUNT_TAG = re.compile(r"<answer>\s*(\d+)\s*</answer>")
 _LONG_DIGITS = re.compile(r"\d{31}")
@@ -141,8 +143,8 @@ def geoqa_official(record: dict, response: str) -> tuple[str | None, bool]:
     """R1-V's GeoQA verdict: math-verify on the whole response (bounded, module docstring)."""
     from math_verify import parse, verify
 
-    text = (response or "")[-MAX_PARSE_CHARS:]
-    if not text or not math_is_bounded(text):
+    text = (response or "")[-MAX_VERIFY_CHARS:]
+    if not text or not math_is_bounded(text) or text.count("$") > 8 or text.count("\\boxed") > 4:
         return None, False
     parsed = parse(text, parsing_timeout=None)
     if not parsed:
