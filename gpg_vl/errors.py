@@ -37,3 +37,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 USER_ERRORS = _user_errors()
+
+
+class InputError(Exception):
+    """Bad input, named by file / row / field; the CLI prints it as one line."""
+
+
+class BadRecord(InputError):
+    """A benchmark record (or prediction line) that cannot be scored: named in the report,
+    scored wrong, and the rest go on. Any other exception from a scorer is a bug."""

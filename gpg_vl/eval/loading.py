@@ -79,6 +79,29 @@ def read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
+def read_prediction_lines(path: Path) -> tuple[list[dict], list[str]]:
+    """Prediction objects of a JSON-lines file, and ``file:line: reason`` for every line that
+    is not one (invalid UTF-8 or JSON, not an object): those are reported and skipped."""
+    rows, skipped = [], []
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                skipped.append(f"{path}:{number}: invalid UTF-8")
+                continue
+            except json.JSONDecodeError as err:
+                skipped.append(f"{path}:{number}: not JSON ({err.msg})")
+                continue
+            if not isinstance(row, dict):
+                skipped.append(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
+                continue
+            rows.append(row)
+    return rows, skipped
+
+
 def write_jsonl(path: Path, rows: Iterable[dict], mode: str = "w") -> None:
     with open(path, mode, encoding="utf-8") as fh:
         for row in rows:

@@ -14,6 +14,17 @@ def _escape(value) -> str:
 
 def render_report(bench: Benchmark, summary: dict) -> str:
     lines = [f"# {bench.description or bench.name}", ""]
+    run = summary.get("run") or {}
+    if run:
+        lines += ["| run | |", "| --- | --- |"]
+        lines += [f"| {_escape(k)} | {_escape(v)} |" for k, v in run.items() if v is not None]
+        lines.append("")
+    by_protocol = summary.get("accuracy_by_protocol") or {}
+    if by_protocol:
+        lines += ["| protocol | accuracy (%) |", "| --- | ---: |"]
+        lines += [f"| {k}{' (reported below)' if k == summary.get('protocol') else ''} | {_pct(v)} |"
+                  for k, v in by_protocol.items()]
+        lines.append("")
     lines += ["| metric | value |", "| --- | --- |",
               f"| items | {summary['count']} |",
               f"| correct | {summary['correct']} |",
@@ -27,6 +38,8 @@ def render_report(bench: Benchmark, summary: dict) -> str:
               f"| empty responses (scored wrong) | {summary['empty_responses']} |",
               f"| truncated responses (scored wrong) | {summary['truncated_responses']} |",
               f"| malformed records (scored wrong) | {summary['bad_records']['count']} |",
+              f"| hedged answers (scored wrong) | {summary.get('hedges', 0)} |",
+              f"| unreadable prediction lines (skipped) | {len(summary.get('skipped_lines', []))} |",
               f"| duplicate ids | {summary['duplicate_ids']} |", ""]
     for key, table in summary["breakdowns"].items():
         lines += [f"## By {key}", "", f"| {key} | count | correct | accuracy (%) |",

@@ -16,7 +16,9 @@ import json
 from pathlib import Path
 
 from gpg_vl.eval.benchmarks.base import Benchmark
+from gpg_vl.families import VISION_TOKENS
 from gpg_vl.eval.loading import jsonable, read_jsonl, write_jsonl
+from gpg_vl.eval.provenance import SettingsMismatch, check_resume, generation_settings, rows_used
 from gpg_vl.eval.scoring import record_id
 from gpg_vl.prompts import check_prompt_template, render_prompt
 
@@ -62,6 +64,18 @@ def _problem_gap(bench: Benchmark, record: dict) -> list[str]:
     return missing
 
 
+def _vision_tokens(bench: Benchmark, record: dict) -> list[str]:
+    """A question holding a vision special token (``<|image_pad|>`` ...) would make the
+    processor expand a placeholder no image fills and crash the batch, on every resume: such a
+    record is not generated, and is reported by id as a field problem."""
+    try:
+        text = bench.problem(record)
+    except (KeyError, TypeError, IndexError):
+        return []
+    found = [t for t in VISION_TOKENS if t in text]
+    return [f"question (holds {found[0]})"] if found else []
+
+
 def prepare(bench: Benchmark, records: list[dict], root: Path | None, template: str) -> list[dict]:
     """Per record: prompt text, images, and fields it lacks. Raises EvalError naming every
     unreadable image, or a template field a record lacks, before any model is loaded."""
@@ -81,6 +95,7 @@ def prepare(bench: Benchmark, records: list[dict], root: Path | None, template: 
             record = {**record, "image_size": list(item["sizes"][0])}
         item["record"] = record
         item["missing"] = _problem_gap(bench, record) + ([] if refs else [bench.image_field])
+        item["missing"] += _vision_tokens(bench, record)
         if not item["missing"]:
             item["sample"] = prompt_fields(bench, record, item["images"], template)
         items.append(item)
@@ -128,9 +143,11 @@ def load_done(path: Path, bench: Benchmark) -> dict[str, dict]:
     return {_key(row.get(bench.id_field)): row for row in rows if bench.id_field in row}
 
 
-def generate_predictions(bench: Benchmark, args) -> list[dict]:
-    """Generate what is not yet in ``args.out/predictions.jsonl``; all this run's predictions."""
-    records = bench.load(args.data, args.split)[: args.limit]
+def generate_predictions(bench: Benchmark, args) -> tuple[list[dict], str]:
+    """Generate what is not yet in ``args.out/predictions.jsonl``; all this run's predictions
+    and the rows used ("12 of 1000"). Refuses a folder whose recorded settings differ."""
+    available = bench.load(args.data, args.split)
+    records = available[: args.limit]
     for i, record in enumerate(records):  # a record without its id is named by its position
         record.setdefault(bench.id_field, record_id(bench, record, i))
     keys = [_key(r[bench.id_field]) for r in records]
@@ -138,10 +155,6 @@ def generate_predictions(bench: Benchmark, args) -> list[dict]:
         dup = next(k for k in keys if keys.count(k) > 1)
         raise EvalError(f"{bench.name}: records share the id {dup} ({bench.id_field}); "
                         "resuming needs unique ids")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / PREDICTIONS
-    done = load_done(path, bench)
     template = args.prompt_template or bench.default_template
     try:
         check_prompt_template(template, args.prompt_format)
@@ -149,12 +162,20 @@ def generate_predictions(bench: Benchmark, args) -> list[dict]:
         raise EvalError(f"--prompt-template: {err}") from None
     if args.prompt_format == "raw" and args.system_prompt is not None:
         raise EvalError("--system-prompt needs --prompt-format chat: a raw prompt has no system message")
+    out = Path(args.out)
+    try:
+        check_resume(out, generation_settings(args), args.overwrite)
+    except SettingsMismatch as err:
+        raise EvalError(str(err)) from None
+    path = out / PREDICTIONS
+    done = load_done(path, bench)
     pending = [(k, r) for k, r in zip(keys, records) if k not in done]
-    items = prepare(bench, [r for _, r in pending], data_root(args.data), template)
+    root = Path(args.image_root) if args.image_root else data_root(args.data)
+    items = prepare(bench, [r for _, r in pending], root, template)
     if items:
         _generate(items, path, args, template)
         done = load_done(path, bench)
-    return [done[k] for k in keys]
+    return [done[k] for k in keys], rows_used(len(records), len(available))
 
 
 def _generate(items: list[dict], path: Path, args, template: str) -> None:

@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from gpg_vl.eval.benchmarks.base import MISSING, Benchmark, ItemScore
+from gpg_vl.errors import BadRecord
 from gpg_vl.eval.loading import write_jsonl
 from gpg_vl.eval.report import render_report
 from gpg_vl.eval.responses import looks_truncated
@@ -25,8 +26,23 @@ def record_id(bench: Benchmark, record: dict, index: int):
     return value if value is not None else f"#{index}"
 
 
-def score_one(bench: Benchmark, record: dict, index: int, **options) -> dict:
-    """The scored row of one prediction: id, answer, extraction, prediction, verdict, status."""
+PROTOCOLS = ("strict", "official")
+
+
+def _verdict(scorer, record: dict, response: str, options: dict) -> tuple[ItemScore, str | None]:
+    """The scorer's ItemScore; a record it names as malformed (BadRecord) scores wrong with the
+    reason. Any other exception is a bug in the scorer and propagates with its traceback."""
+    try:
+        return scorer(record, response, **options), None
+    except BadRecord as err:
+        return ItemScore(None, None, False), f"bad_record: {err}"
+
+
+def score_one(bench: Benchmark, record: dict, index: int, protocol: str = "strict",
+              **options) -> dict:
+    """The scored row of one prediction: id, answer, extraction, prediction, verdict, status;
+    ``correct`` is the verdict of ``protocol``; with an official port both verdicts are kept
+    (``correct_strict``, ``correct_official``)."""
     row = {bench.id_field: record_id(bench, record, index)}
     missing = bench.missing_fields(record)
     missing += [f for f in record.get("eval_missing_fields") or [] if f not in missing]
@@ -43,13 +59,18 @@ def score_one(bench: Benchmark, record: dict, index: int, **options) -> dict:
         status = "empty"
     elif record.get("truncated") or looks_truncated(response):
         status = "truncated"
-    try:
-        item = bench.score(record, response if status == "ok" else "", **options)
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as err:
-        item = ItemScore(None, None, False)
-        status = f"bad_record: {type(err).__name__}: {err}"
+    text = response if status == "ok" else ""
+    item, bad = _verdict(bench.score, record, text, options)
+    verdicts = {"strict": bool(item.correct) and status == "ok" and bad is None}
+    if bench.has_official:
+        official, bad_official = _verdict(bench.score_official, record, response, options)
+        bad = bad or bad_official
+        verdicts["official"] = bool(official.correct) and bad is None
+        row.update(official_extracted=official.extracted, official_prediction=official.prediction)
+    status = bad or status
     row.update(extracted=item.extracted, prediction=item.prediction,
-               correct=bool(item.correct) and status == "ok", status=status, **item.extra)
+               correct=verdicts.get(protocol, False), status=status, **item.extra)
+    row.update({f"correct_{name}": value for name, value in verdicts.items()})
     return row
 
 
@@ -96,10 +117,21 @@ def summarize(bench: Benchmark, records: list[dict], rows: list[dict]) -> dict:
     }
 
 
-def score_predictions(bench: Benchmark, predictions: list[dict], **options) -> tuple[list[dict], dict]:
+def score_predictions(bench: Benchmark, predictions: list[dict], protocol: str = "strict",
+                      **options) -> tuple[list[dict], dict]:
     """Scored rows (one per prediction, in order) and the summary."""
-    rows = [score_one(bench, record, i, **options) for i, record in enumerate(predictions)]
-    return rows, summarize(bench, predictions, rows)
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol {protocol!r}; expected one of {PROTOCOLS}")
+    if protocol == "official" and not bench.has_official:
+        raise ValueError(f"{bench.name} has no official scorer ported; use --protocol strict")
+    rows = [score_one(bench, record, i, protocol, **options) for i, record in enumerate(predictions)]
+    summary = summarize(bench, predictions, rows)
+    summary["protocol"] = protocol
+    summary["accuracy_by_protocol"] = {
+        name: sum(r.get(f"correct_{name}", False) for r in rows) / len(rows) if rows else 0.0
+        for name in PROTOCOLS if name == "strict" or bench.has_official}
+    summary["hedges"] = sum(bool(r.get("hedge")) for r in rows)
+    return rows, summary
 
 
 def write_outputs(out_dir: Path, bench: Benchmark, rows: list[dict], summary: dict) -> None:

@@ -62,7 +62,9 @@ def _parse_line(raw: bytes) -> dict:
 
 def score_record(verifier, record: dict) -> float | None:
     """The reward of one record: its completion scored with its own fields as columns."""
-    columns = {k: [v] for k, v in record.items() if k not in ("completion", "reward")}
+    # "completions" and "prompts" are the verifier call's own arguments, not sample columns
+    reserved = ("completion", "reward", "completions", "prompts")
+    columns = {k: [v] for k, v in record.items() if k not in reserved}
     return verifier(None, [record["completion"]], **columns)[0]
 
 

@@ -33,7 +33,7 @@ def test_score_writes_the_three_outputs(tmp_path, superclevr_file, capsys):
     assert summary["count"] == 200 and summary["overall"] == 0.75
     assert len((tmp_path / "o" / "scored.jsonl").read_text().splitlines()) == 200
     assert "| overall accuracy (%) | 75.00 |" in (tmp_path / "o" / "report.md").read_text()
-    assert "overall 75.00% (150/200)" in capsys.readouterr().out
+    assert "overall 75.00% (150/200, strict; strict 75.00%, official 75.00%)" in capsys.readouterr().out
 
 
 def test_score_usage_errors(tmp_path, capsys):
@@ -120,8 +120,13 @@ def test_eval_end_to_end_and_resume(tmp_path, tiny_model, mathvista_file, capsys
     # scoring alone reproduces the summary
     assert cli("score", "--benchmark", "mathvista", "--predictions", out / "predictions.jsonl",
                "--out", tmp_path / "rescored") == 0
-    assert json.loads((tmp_path / "rescored" / "summary.json").read_text()) == \
-        json.loads((out / "summary.json").read_text())
+    rescored = json.loads((tmp_path / "rescored" / "summary.json").read_text())
+    first = json.loads((out / "summary.json").read_text())
+    assert rescored.pop("run")["predictions"] == str(out / "predictions.jsonl")
+    run = first.pop("run")
+    assert rescored == first
+    assert run["model"] == str(tiny_model) and run["rows_used"] == "5 (all)"
+    assert run["protocol"] == "strict" and run["extractor"] == "rules" and run["command"]
 
 
 @pytest.mark.slow
@@ -191,7 +196,7 @@ def test_eval_lisa_records_the_frame_and_sizes(tmp_path, tiny_model):
     assert pred["box_frame"] == "qwen2_vl" and pred["image_size"] == [640, 480]
     assert pred["resized_size"] == list(resized_size((640, 480), 56 * 56, 112 * 112))
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["count"] == 1 and set(summary["metrics"]) == {"mean_iou", "cumulative_iou"}
+    assert summary["count"] == 1 and set(summary["metrics"]) == {"box_mean_iou", "box_cumulative_iou"}
 
 
 def test_the_gpg_vl_command_dispatches_to_eval(tmp_path, superclevr_file):

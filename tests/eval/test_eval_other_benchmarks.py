@@ -65,8 +65,8 @@ def test_lisa_iou_in_the_qwen2_vl_frame():
     assert [r["iou"] for r in rows] == pytest.approx([1.0, 1 / 3, 0.0])
     assert [r["correct"] for r in rows] == [True, False, False]
     assert rows[2]["union"] == 40000.0  # a missing box still adds the gt area to the union
-    assert summary["metrics"]["mean_iou"] == pytest.approx(4 / 9)
-    assert summary["metrics"]["cumulative_iou"] == pytest.approx(60000 / 140000)
+    assert summary["metrics"]["box_mean_iou"] == pytest.approx(4 / 9)
+    assert summary["metrics"]["box_cumulative_iou"] == pytest.approx(60000 / 140000)
     assert summary["overall"] == pytest.approx(1 / 3)
 
 

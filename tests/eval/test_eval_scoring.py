@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 
 from gpg_vl.eval.benchmarks import get_benchmark
-from gpg_vl.eval.responses import answer_span, looks_truncated
+from gpg_vl.eval.extract import find_answer
+from gpg_vl.eval.responses import looks_truncated
 from gpg_vl.eval.scoring import score_predictions, write_outputs
 
 SUPERCLEVR = get_benchmark("superclevr")
@@ -15,12 +16,12 @@ def row(gt, response, path="a.png"):
     return {"image_path": path, "question": "How many?", "ground_truth": gt, "response": response}
 
 
-def test_answer_span_prefers_the_answer_block():
-    assert answer_span("<think>maybe 3</think><answer>4</answer>") == "4"
-    assert answer_span("<answer>so \\boxed{5}</answer>") == "5"
-    assert answer_span("first 3 then \\boxed{7}") == "7"
-    assert answer_span("Answer: 8.") == "8"
-    assert answer_span("just text 9") is None
+def test_the_stated_answer_prefers_the_answer_block():
+    assert find_answer("<think>maybe 3</think><answer>4</answer>").text == "4"
+    assert find_answer("<answer>so \\boxed{5}</answer>").text == "5"
+    assert find_answer("first 3 then \\boxed{7}").text == "7"
+    assert find_answer("Answer: 8.").text == "8"
+    assert find_answer("just text 9").text is None
 
 
 def test_truncation_is_detected():

@@ -6,7 +6,8 @@ A benchmark module subclasses :class:`Benchmark` and registers an instance with
 - ``required_fields``: what scoring needs; a record without one is reported and scored wrong,
 - ``load(data, split)``: the records, from a hub id or the benchmark's release files,
 - ``problem(record)`` / ``image_refs(record, root)``: what the model is shown,
-- ``score(record, response, **options)``: extraction, normalisation and the verdict,
+- ``score(record, response, **options)``: extraction, normalisation and the verdict (strict),
+- ``score_official(record, response, **options)``: the published scorer's verdict, if ported,
 - ``groups(record)``: the breakdown values an item counts under (an item may count under
   several values of one key, e.g. MathVista skills),
 - ``metrics(records, rows)``: benchmark-level numbers beyond accuracy (CV-Bench's official
@@ -64,12 +65,24 @@ class Benchmark:
         values = value if isinstance(value, list) else [value]
         return [resolve_image(v, root) for v in values]
 
+    def complete(self, record: dict, root: Path | None) -> dict:
+        """``eval score``: fill what scoring needs from the release files (default: nothing)."""
+        return record
+
     # -- scoring ----------------------------------------------------------------------------
     def missing_fields(self, record: dict) -> list[str]:
         return [f for f in self.required_fields if record.get(f) is None]
 
     def score(self, record: dict, response: str, **options) -> ItemScore:
         raise NotImplementedError
+
+    def score_official(self, record: dict, response: str, **options) -> ItemScore | None:
+        """The published scorer's verdict (``--protocol official``); None: no official port."""
+        return None
+
+    @property
+    def has_official(self) -> bool:
+        return type(self).score_official is not Benchmark.score_official
 
     def gold(self, record: dict) -> Any:
         """The reference answer as shown in scored.jsonl."""

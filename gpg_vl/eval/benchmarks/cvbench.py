@@ -1,7 +1,7 @@
 """CV-Bench (nyu-visionx/CV-Bench): 2-D and 3-D vision-centric multiple choice.
 
-The answer is an option letter ``(A)``; a response may name the letter or the option text and is
-judged by the shared ``choice`` verifier. Accuracy per task (Count, Relation, Depth, Distance)
+The answer is an option letter ``(A)``; a response may name the letter or the option text,
+read by ``gpg_vl.eval.choices`` (the same rules as MathVista's multiple choice). Accuracy per task (Count, Relation, Depth, Distance)
 and per source, and the benchmark's official overall (its README):
 ``((acc ADE20K + acc COCO) / 2 + acc Omni3D) / 2``.
 """
@@ -11,9 +11,9 @@ from pathlib import Path
 
 from gpg_vl.eval.benchmarks.base import Benchmark, ItemScore, register
 from gpg_vl.eval.loading import load_records, read_json_records
-from gpg_vl.eval.responses import answer_span, verify
-from gpg_vl.verifiers.choice import correct_letters, matching_letters
-from gpg_vl.verifiers.parsing import parse_choice_letter
+from gpg_vl.errors import BadRecord
+from gpg_vl.eval.choices import read_choice
+from gpg_vl.verifiers.choice import correct_letters
 
 
 def source_accuracy(records: list[dict], rows: list[dict], source: str) -> float | None:
@@ -53,15 +53,15 @@ class CVBench(Benchmark):
         return super().image_refs({"image": image or record.get("filename")}, root)
 
     def score(self, record: dict, response: str, **options) -> ItemScore:
-        span = answer_span(response)
-        text = span if span is not None else (response or "").strip()
         choices = [str(c) for c in record["choices"]]
-        correct_letters(str(record["answer"]), choices)  # a malformed answer raises ValueError
-        correct = verify("choice", text, answer=str(record["answer"]), choices=choices)
-        letter = parse_choice_letter(text, len(choices))
-        named = matching_letters(text, choices) if letter is None else set()
-        letter = letter or (named.pop() if len(named) == 1 else None)
-        return ItemScore(text or None, f"({letter})" if letter else None, correct)
+        try:
+            gold = correct_letters(str(record["answer"]), choices)
+        except (ValueError, TypeError) as err:
+            raise BadRecord(str(err)) from None
+        answer, index = read_choice(response, choices)
+        letter = chr(ord("A") + index) if index is not None else None
+        return ItemScore(answer.text, f"({letter})" if letter else None, letter in gold,
+                         {"hedge": True} if answer.hedge else {})
 
     def metrics(self, records: list[dict], rows: list[dict]) -> dict:
         accs = {s: source_accuracy(records, rows, s) for s in ("ADE20K", "COCO", "Omni3D")}

@@ -14,36 +14,67 @@ at IoU >= 0.5. A missing box scores IoU 0 and adds the ground-truth area to the 
 """
 from __future__ import annotations
 
+import math
+
+from gpg_vl.errors import BadRecord
 from gpg_vl.eval.benchmarks.base import Benchmark, ItemScore, register
-from gpg_vl.eval.responses import answer_span
+from gpg_vl.eval.extract import find_answer
 from gpg_vl.families import BOX_FRAMES, RESIZED_FRAMES, box_to_pixels, resized_size
 from gpg_vl.verifiers.grounding import box_area, box_iou, clip_box
 from gpg_vl.verifiers.parsing import parse_boxes
 
 IOU_THRESHOLD = 0.5
+MAX_BOX_TEXT = 2000
+
+
+def _numbers(value, n: int, what: str) -> list[float]:
+    """``n`` finite numbers from a list field, else BadRecord naming the field and value."""
+    if not isinstance(value, (list, tuple)) or len(value) != n or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in value):
+        raise BadRecord(f"{what} must be {n} finite numbers, got {str(value)[:80]!r}")
+    return [float(v) for v in value]
 
 
 def image_size(record: dict) -> tuple[int, int] | None:
-    if record.get("image_size"):
-        w, h = record["image_size"]
-        return int(w), int(h)
-    if record.get("width") and record.get("height"):
-        return int(record["width"]), int(record["height"])
-    return None
+    """(W, H) from ``image_size`` or ``width``/``height``; None when absent, BadRecord when
+    malformed (not two positive numbers)."""
+    if record.get("image_size") is not None:
+        w, h = _numbers(record["image_size"], 2, "image_size")
+    elif record.get("width") is not None and record.get("height") is not None:
+        w, h = _numbers([record["width"], record["height"]], 2, "width/height")
+    else:
+        return None
+    if w < 1 or h < 1:
+        raise BadRecord(f"image_size must be positive, got {[w, h]}")
+    return int(w), int(h)
 
 
 def gold_box(record: dict) -> list[float] | None:
-    """The ground-truth box: the first of Visual-RFT's ``boxes``, or a ``bbox`` column."""
+    """The ground-truth box: the first of Visual-RFT's ``boxes``, or a ``bbox`` column; None
+    when absent, BadRecord when malformed."""
     boxes = record.get("boxes")
+    if boxes is not None and not isinstance(boxes, (list, tuple)):
+        raise BadRecord(f"boxes must be a list of boxes, got {str(boxes)[:80]!r}")
     box = boxes[0] if boxes else record.get("bbox")
-    return [float(v) for v in box] if box else None
+    if box is None and isinstance(record.get("solution"), (list, tuple)):
+        box = record["solution"]  # VLM-R1's REC rows: {image, problem, solution: [x1, y1, x2, y2]}
+    return _numbers(box, 4, "box") if box is not None else None
+
+
+def _present(record: dict, read) -> bool:
+    """Whether a field is there (a malformed one is: scoring then names the problem)."""
+    try:
+        return read(record) is not None
+    except BadRecord:
+        return True
 
 
 def _resized(record: dict, size, min_pixels: int | None, max_pixels: int | None):
     """The processor-resized (W, H): from pixel limits given now, else the size recorded at
     generation (``resized_size``), else the limits recorded then (or the family defaults)."""
-    if min_pixels is None and max_pixels is None and record.get("resized_size"):
-        w, h = record["resized_size"]
+    if min_pixels is None and max_pixels is None and record.get("resized_size") is not None:
+        w, h = _numbers(record["resized_size"], 2, "resized_size")
         return int(w), int(h)
     lo = min_pixels if min_pixels is not None else record.get("min_pixels")
     hi = max_pixels if max_pixels is not None else record.get("max_pixels")
@@ -59,28 +90,58 @@ class LisaGrounding(Benchmark):
         "Output the bounding box in the image corresponding to the instruction: {problem}. "
         "Output the thinking process in <think> </think> and your grouding box. Following "
         "\"<think> thinking process </think>\n<answer>(x1,y1),(x2,y2)</answer>)\" format.")
-    description = "LISA reasoning grounding (box IoU; correct at IoU >= 0.5)"
+    description = ("LISA reasoning grounding (box IoU, not the papers' mask gIoU/cIoU; "
+                   "correct at IoU >= 0.5)")
 
     def problem(self, record: dict) -> str:
-        instruction = record.get("instruction", record.get("question"))
+        instruction = record.get("instruction", record.get("question", record.get("problem")))
+        if instruction is None:
+            raise KeyError("instruction")
         return str(instruction[0] if isinstance(instruction, list) else instruction)
 
+    def image_refs(self, record: dict, root):
+        if record.get(self.image_field) is None and record.get("image") is not None:
+            return super().image_refs({self.image_field: record["image"]}, root)
+        return super().image_refs(record, root)
+
+    def complete(self, record: dict, root) -> dict:
+        """``eval score`` on release rows without ``image_size`` (Visual-RFT's lisa_test.json,
+        VLM-R1's REC rows): the size is read from the image header under ``root``."""
+        if _present(record, image_size):
+            return record
+        from gpg_vl.data.images import ImageLoadError, probe_image
+
+        refs = self.image_refs(record, root)
+        try:
+            size = probe_image(refs[0]) if refs else None
+        except ImageLoadError:
+            return record
+        return {**record, "image_size": list(size)} if size else record
+
     def missing_fields(self, record: dict) -> list[str]:
-        missing = [] if gold_box(record) else ["boxes"]
-        return missing + ([] if image_size(record) else ["image_size"])
+        missing = [] if _present(record, gold_box) else ["boxes"]
+        return missing + ([] if _present(record, image_size) else ["image_size"])
 
     def gold(self, record: dict):
-        return gold_box(record)
+        try:
+            return gold_box(record)
+        except BadRecord:
+            return record.get("boxes", record.get("bbox"))
 
     def score(self, record: dict, response: str, *, box_frame: str | None = None,
               min_pixels: int | None = None, max_pixels: int | None = None, **_) -> ItemScore:
         frame = box_frame or record.get("box_frame")
         if frame not in BOX_FRAMES:
-            raise ValueError(f"box frame {frame!r}; expected one of {BOX_FRAMES}")
+            raise BadRecord(f"box frame {frame!r}; expected one of {BOX_FRAMES}")
         size = image_size(record)
         gold = clip_box(gold_box(record), *size)
-        span = answer_span(response)
-        boxes = parse_boxes(span if span is not None else (response or ""))
+        answer = find_answer(response)
+        if answer.hedge:
+            return ItemScore(None, None, False, {"iou": 0.0, "intersection": 0.0,
+                                                 "union": box_area(gold), "hedge": True})
+        # parse_boxes reads at most MAX_BOX_TEXT characters: its patterns are not linear
+        text = answer.text if answer.text is not None else (response or "")[-MAX_BOX_TEXT:]
+        boxes = parse_boxes(text[:MAX_BOX_TEXT])
         if not boxes:
             return ItemScore(None, None, False, {"iou": 0.0, "intersection": 0.0,
                                                  "union": box_area(gold)})
@@ -99,8 +160,9 @@ class LisaGrounding(Benchmark):
         ious = [row.get("iou", 0.0) for row in rows]
         total_union = sum(row.get("union", 0.0) for row in rows)
         total_inter = sum(row.get("intersection", 0.0) for row in rows)
-        return {"mean_iou": sum(ious) / len(ious) if ious else 0.0,
-                "cumulative_iou": total_inter / total_union if total_union > 0 else 0.0}
+        # Box IoU: the papers' gIoU / cIoU are mask metrics (SAM masks from the boxes)
+        return {"box_mean_iou": sum(ious) / len(ious) if ious else 0.0,
+                "box_cumulative_iou": total_inter / total_union if total_union > 0 else 0.0}
 
 
 register(LisaGrounding())

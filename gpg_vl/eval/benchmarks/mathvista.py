@@ -1,33 +1,30 @@
-"""MathVista testmini, scored by rules instead of the official GPT extractor.
+"""MathVista testmini: ``--protocol strict`` (gpg-vl's rule, default) or ``official``.
 
-Normalisation follows the official scorer (lupantech/MathVista, evaluation/calculate_score.py,
-``normalize_extracted_answer``) with its known faults fixed:
-- multiple choice: a choice letter maps to its choice text, other text to the closest choice by
-  edit distance; an empty extraction is wrong instead of being mapped to some choice; a
-  response that *is* a choice text is taken as that text first, so pid 168's choice "(b)" is
-  not re-read as letter B (the official ``\\(([a-zA-Z])\\)`` rule does that);
-- integer: ``int(float(x))``;
-- float: rounded to the record's ``precision``, which the Hugging Face copy gives as ``1.0``:
-  ``round(x, 1.0)`` raises, which is why lmms-eval scores all 40 float items wrong (issue 4);
-- list: compared as a list of numbers, so "[2014,2016]" matches the stored text "[2014, 2016]"
-  (VLMEvalKit scores the two list items wrong whatever the response).
+strict: the answer is read from free text by ``gpg_vl.eval.extract`` / ``gpg_vl.eval.choices``
+(stated answer first, hedges and refusals wrong, similarity only for short responses close to
+one choice); multiple choice compares the named option's text with the answer; integers and
+floats compare values (floats rounded to the record's ``precision``, which the hub copy gives
+as ``1.0``); list answers compare as lists of numbers ("[2014,2016]" = "[2014, 2016]").
 
-Extraction, by rule: the stated answer (``<answer>`` block, ``\\boxed{}``, "The answer is ...",
-see ``gpg_vl.eval.responses.answer_span``), else for multiple choice the choice or letter the
-response ends on, and for numbers the last number of the response.
+official: ``gpg_vl.eval.official.mathvista_official``, the released normaliser with its quirks
+(an empty extraction mapped to the closest choice, integer truncation, the hub copy's float
+precision raising, list answers compared as text); the recorded GPT ``extraction`` is used when
+a prediction line carries one.
 """
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 from gpg_vl.eval.benchmarks.base import MISSING, Benchmark, ItemScore, register
+from gpg_vl.eval.choices import read_choice
+from gpg_vl.eval.extract import numbers_in, read_number
 from gpg_vl.eval.loading import load_records, read_json_records
-from gpg_vl.eval.responses import answer_span, edit_distance
-from gpg_vl.verifiers.parsing import find_numbers, parse_choice_letter, parse_number
+from gpg_vl.eval.official import mathvista_official
 
-MAX_DISTANCE_CHARS = 2000
 METADATA_KEYS = ("task", "skills", "grade", "language", "source", "category", "context")
+MAX_LIST_CHARS = 2000
 
 
 def _precision(record: dict) -> int:
@@ -42,53 +39,16 @@ def _precision(record: dict) -> int:
 def _number_list(value) -> list[float] | None:
     """A list answer as numbers: a JSON list, or text such as "[2014, 2016]" / "2014, 2016"."""
     if isinstance(value, (list, tuple)):
-        items = list(value)
-    elif isinstance(value, str):
-        inner = value.strip().strip("$").strip()
-        if inner[:1] in "[(" and inner[-1:] in "])":
-            inner = inner[1:-1]
-        items = [p for p in re.split(r"[,;]\s*|\s+", inner) if p]
-    else:
+        numbers = [float(v) if isinstance(v, (int, float)) else None for v in value]
+        return None if not numbers or None in numbers else numbers
+    if not isinstance(value, str):
         return None
-    numbers = [parse_number(v) for v in items]
-    return None if not numbers or any(n is None for n in numbers) else numbers
-
-
-def _choice_text(text: str, choices: list[str]) -> str | None:
-    """The choice that ``text`` is, up to surrounding space, quotes and a final period."""
-    candidates = {text, text.strip().rstrip(".").strip(), text.strip().strip("\"'`*").strip()}
-    for choice in choices:
-        if choice in candidates or choice.strip() in candidates:
-            return choice
-    return None
-
-
-def normalize_choice(extracted: str, choices: list[str]) -> str | None:
-    """Official multiple-choice normalisation: exact choice, else letter, else closest text."""
-    if not extracted:
-        return None  # the official scorer would map "" to the closest (shortest) choice
-    exact = _choice_text(extracted, choices)
-    if exact is not None:
-        return exact
-    letter = parse_choice_letter(extracted, len(choices))
-    if letter is not None:
-        return choices[ord(letter) - ord("A")]
-    text = extracted[:MAX_DISTANCE_CHARS]  # bounded work on hostile output
-    return min(choices, key=lambda choice: edit_distance(text, choice))
-
-
-def choice_in_free_text(text: str, choices: list[str]) -> str:
-    """The choice a response without a stated answer ends on (the query asks for the letter
-    "at the end"): the whole text or its last line when that is a choice or a letter form,
-    else a final capital letter ("... so the correct option is B."), else the whole text."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for candidate in (text, lines[-1] if lines else ""):
-        if _choice_text(candidate, choices) or parse_choice_letter(candidate, len(choices)):
-            return candidate
-    last = re.search(r"\b([A-Z])\W*$", lines[-1]) if lines else None
-    if last and parse_choice_letter(last.group(1), len(choices)):
-        return last.group(1)
-    return text
+    text = value[:MAX_LIST_CHARS]
+    lists = re.findall(r"\[[^\[\]]*\]", text)
+    if lists:
+        text = lists[-1]
+    numbers = [v for _, v in numbers_in(text.replace(", ", " , "))]
+    return numbers or None
 
 
 class MathVista(Benchmark):
@@ -128,9 +88,16 @@ class MathVista(Benchmark):
         return text
 
     def image_refs(self, record: dict, root: Path | None) -> list:
+        """The hub copy's decoded image, else ``image`` ("images/1.jpg") under ``root``, or
+        under ``root/data`` (the GitHub layout: data/testmini.json, data/images/)."""
         if record.get("decoded_image") is not None:
             return [record["decoded_image"]]
-        return super().image_refs(record, root)
+        refs = super().image_refs(record, root)
+        if root is not None and refs and isinstance(refs[0], str) and not Path(refs[0]).exists():
+            in_data = super().image_refs(record, Path(root) / "data")
+            if Path(in_data[0]).exists():
+                return in_data
+        return refs
 
     # -- scoring ----------------------------------------------------------------------------
     def missing_fields(self, record: dict) -> list[str]:
@@ -142,28 +109,29 @@ class MathVista(Benchmark):
         return missing
 
     def score(self, record: dict, response: str, **options) -> ItemScore:
-        span = answer_span(response)
-        text = span if span is not None else (response or "").strip()
         if record["question_type"] == "multi_choice":
             choices = [str(c) for c in record["choices"]]
-            extracted = text if span is not None else choice_in_free_text(text, choices)
-            pred = normalize_choice(extracted, choices)
-            return ItemScore(extracted or None, pred, pred is not None and pred == str(record["answer"]))
+            answer, index = read_choice(response, choices)
+            pred = choices[index] if index is not None else None
+            return ItemScore(answer.text, pred, pred is not None and pred == str(record["answer"]),
+                             {"hedge": True} if answer.hedge else {})
         answer_type = record["answer_type"]
+        answer, number = read_number(response)
+        extra = {"hedge": True} if answer.hedge else {}
         if answer_type == "list":
-            pred = _number_list(text)
-            if pred is None:  # free text: the last bracketed list in it
-                lists = re.findall(r"\[[^\[\]]*\]", text)
-                pred = _number_list(lists[-1]) if lists else None
-            gold = _number_list(record["answer"])
-            return ItemScore(text or None, pred, pred is not None and pred == gold)
-        number = parse_number(text)
-        if number is None:
-            numbers = find_numbers(text)
-            number = numbers[-1] if numbers else None
+            pred = None if answer.hedge else _number_list(answer.text)
+            gold = _number_list(record["answer"] if not isinstance(record["answer"], str)
+                                else record["answer"])
+            return ItemScore(answer.text, pred, pred is not None and pred == gold, extra)
         pred = _normalize_number(number, answer_type, record)
-        gold = _normalize_number(parse_number(str(record["answer"])), answer_type, record)
-        return ItemScore(number, pred, pred is not None and pred == gold)
+        gold = _normalize_number(_gold_number(record["answer"]), answer_type, record)
+        if gold is None:
+            raise ValueError(f"answer {record['answer']!r} is not a number")
+        return ItemScore(answer.text, pred, pred is not None and pred == gold, extra)
+
+    def score_official(self, record: dict, response: str, **options) -> ItemScore:
+        extraction, pred, correct = mathvista_official(record, response)
+        return ItemScore(extraction, pred, correct)
 
     def groups(self, record: dict) -> dict[str, list[str]]:
         meta = record.get("metadata") or {}
@@ -177,6 +145,11 @@ class MathVista(Benchmark):
             else:
                 out[key] = [str(value)]
         return out
+
+
+def _gold_number(answer) -> float | None:
+    nums = numbers_in(str(answer))
+    return nums[0][1] if len(nums) == 1 else None
 
 
 def _normalize_number(number: float | None, answer_type: str, record: dict) -> str | None:
@@ -196,8 +169,6 @@ def _attach_queries(records: list[dict], folder: Path, stem: str) -> list[dict]:
     for name in (f"query_{stem}.json", "query.json"):
         path = folder / name
         if path.is_file():
-            import json
-
             queries = json.loads(path.read_text(encoding="utf-8"))
             for record in records:
                 if "query" not in record and str(record.get("pid")) in queries:

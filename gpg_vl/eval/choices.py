@@ -1,0 +1,255 @@
+"""Which option a free-text response names, on top of ``gpg_vl.eval.extract``.
+
+``read_choice(response, choices)`` returns the index of the option named, or None (nothing
+named, a hedge, a refusal). Order of the rules, stated answer first:
+1. the stated text *is* a choice text ("8 cm", "Yes");
+2. it starts with a letter: "B", "(B)", "B.", "B, as ...", "B because", "(C) zero"; a letter
+   followed by another option's text ("B. <text of C>") or "A or B" names nothing;
+3. it starts with a choice text ("8 cm, since ..."), the longest one that fits;
+4. it holds exactly one bracketed letter "(B)" or "option B";
+5. it holds exactly one choice text as whole words;
+6. similarity: only a short (MAX_SIMILAR_CHARS) non-refusal close to exactly one choice.
+Without a statement, a short response is read as a statement; a long one only from its last
+line ("**B**", "So the answer: B", a final "(B)") and its first word for yes/no questions.
+"""
+from __future__ import annotations
+
+import re
+
+from gpg_vl.eval.extract import (MAX_SIMILAR_CHARS, Answer, find_answer, first_clause, is_refusal,
+                                 own_answer)
+from gpg_vl.verifiers.choice import normalize_choice_text
+
+MAX_CHOICE_CHARS = 300  # longer choice texts are compared by their first 300 characters
+_LEAD = re.compile(r"^(?:(?:option|choice)\s+)?[(\[]?([A-Za-z])(?:[)\]]|(?=[\s.,:;!?]|$))"
+                   r"[.,:;!?)\]]*\s*", re.IGNORECASE)
+_OTHER_LETTER = re.compile(r"^(?:or|and|,|/)\s*(?:option\s+)?[(\[]?([A-Z])(?:[)\]]|\b)")
+_BRACKETED = re.compile(r"\(([A-Z])\)|\b(?:option|choice)\s+([A-Z])\b")
+_FINAL_LETTER = re.compile(
+    r"(?:^|[:(]|\b(?:is|it's|its|option|choice|answer|be|so|thus|hence|therefore|select|"
+    r"choose|pick|go with)\b)"
+    r"[\s*]*\(?([A-Z])\)?[\s*]*[.!]?[\s*]*$", re.IGNORECASE)
+# "... B because", "B, as": a bare capital letter followed by a reason or a verdict
+_BARE_LETTER = re.compile(r"(?<![\w'])\(?([A-Z])\)?(?=\s*(?:,|:|\bbecause\b|\bsince\b|\bas\b|"
+                          r"\bis\s+(?:the\s+)?(?:correct|right|answer)))")
+_MARKDOWN = re.compile(r"^[\s#>*\-]+|[\s*]+$")
+
+
+def _index(letter: str, n: int) -> int | None:
+    i = ord(letter.upper()) - ord("A")
+    return i if 0 <= i < n else None
+
+
+def _exact(text: str, keys: list[str]) -> int | None:
+    key = normalize_choice_text(text)
+    hits = [i for i, k in enumerate(keys) if k and k == key]
+    return hits[0] if hits else None
+
+
+def _lead_letter(text: str, choices: list[str], keys: list[str]) -> tuple[int | None, bool]:
+    """(index, hedge) of a leading option letter."""
+    m = _LEAD.match(text)
+    if not m:
+        return None, False
+    letter = m.group(1)
+    if letter.islower() and text.strip(" ()[].").lower() != letter:
+        return None, False  # "a triangle" is no letter; "b" or "(b)" alone is
+    index = _index(letter, len(choices))
+    if index is None:
+        return None, False
+    rest = text[m.end():]
+    other = _OTHER_LETTER.match(rest)
+    if other and other.group(1) != letter.upper():
+        return None, True
+    named = _exact(first_clause(rest), keys) if rest else None
+    if named is not None and keys[named] != keys[index]:
+        return None, True  # "B. <text of C>": two different answers
+    return index, False
+
+
+def _prefix(text: str, choices: list[str]) -> int | None:
+    low = " ".join(text.casefold().split())
+    best, best_len = None, 0
+    for i, choice in enumerate(choices):
+        c = " ".join(choice[:MAX_CHOICE_CHARS].casefold().split())
+        if c and low.startswith(c) and len(c) > best_len:
+            after = low[len(c):len(c) + 1]
+            if not after or not after.isalnum():
+                best, best_len = i, len(c)
+    return best
+
+
+def _contained(text: str, choices: list[str], keys: list[str]) -> set[int]:
+    low = text.casefold()
+    hits: dict[str, int] = {}
+    for i, choice in enumerate(choices):
+        c = choice[:MAX_CHOICE_CHARS].casefold().strip()
+        if len(c) < 2 and not c.isdigit():
+            continue
+        if re.search(r"(?<!\w)" + re.escape(c) + r"(?!\w)", low):
+            hits.setdefault(keys[i], i)
+    # a choice inside a longer one that also matched ("8" in "8 cm") does not count twice
+    found = {k: i for k, i in hits.items()
+             if not any(k != o and choices[i].casefold() in choices[j].casefold()
+                        for o, j in hits.items())}
+    return set(found.values())
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (callers bound the lengths: it is quadratic)."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def _similar(text: str, choices: list[str]) -> int | None:
+    """The one choice a short non-refusal is close to (distance <= 30 % of the longer text,
+    and at most half as far as from any other), else None."""
+    if len(text) > MAX_SIMILAR_CHARS or is_refusal(text):
+        return None
+    t = text.casefold().strip()
+    scored = []
+    for i, choice in enumerate(choices):
+        c = choice[:MAX_SIMILAR_CHARS].casefold().strip()
+        scored.append((edit_distance(t, c) / max(len(t), len(c), 1), i))
+    scored.sort()
+    if not scored or scored[0][0] > 0.3:
+        return None
+    if len(scored) > 1 and scored[1][0] < 2 * scored[0][0] + 0.05:
+        return None  # about as close to another choice: no single choice is meant
+    return scored[0][1]
+
+
+_LETTER_OR = re.compile(r"(?<![\w'])\(?([A-Z])\)?\s*(?:,|or|/)\s*(?:option\s+)?\(?([A-Z])\)?(?![\w'])")
+
+
+def choice_in_text(text: str, choices: list[str], fallback: bool = True,
+                   polarity: bool = False) -> tuple[int | None, bool]:
+    """(index, hedge) of the option a stated answer text names (rules 1-6); ``polarity``: an
+    unmarked short response to a yes/no question may answer by its polarity."""
+    hedge = _LETTER_OR.search(text)
+    if hedge and hedge.group(1) != hedge.group(2) and all(
+            _index(g, len(choices)) is not None for g in hedge.groups()):
+        return None, True  # "either A or B"
+    keys = [normalize_choice_text(c) for c in choices]
+    text = text.strip().strip("*").strip()
+    raw = text.rstrip(".").strip().strip("\"'`")
+    if raw in choices:  # pid 168's choice "(b)" is that text, not letter B
+        return choices.index(raw), False
+    index, hedge = _lead_letter(text, choices, keys)
+    if index is not None or hedge:
+        return index, hedge
+    for candidate in (text, text.split(". ")[0], first_clause(text)):
+        index = _exact(candidate, keys)
+        if index is not None:
+            return index, False
+    index = _prefix(text, choices)
+    if index is not None:
+        return index, False
+    letters = {(m.group(1) or m.group(2)) for m in _BRACKETED.finditer(text)}
+    letters = {l for l in letters if _index(l, len(choices)) is not None}
+    if len(letters) == 1:
+        return _index(letters.pop(), len(choices)), False
+    if len(letters) > 1:
+        return None, True
+    letters = {l for l in (m.group(1) for m in _BARE_LETTER.finditer(text))
+               if _index(l, len(choices)) is not None}
+    if len(letters) == 1:
+        return _index(letters.pop(), len(choices)), False
+    index = _final_letter(text, choices)
+    if index is not None:
+        return index, False
+    if polarity:
+        index = _yes_no(text, choices)
+        if index is not None:
+            return index, False
+    named = _contained(text, choices, keys)
+    if len(named) == 1:
+        return named.pop(), False
+    if len(named) > 1:
+        return None, bool(re.search(r"\bor\b", text))
+    return (_similar(text, choices), False) if fallback else (None, False)
+
+
+def _last_line_choice(text: str, choices: list[str]) -> int | None:
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return None
+    last = _MARKDOWN.sub("", lines[-1])
+    keys = [normalize_choice_text(c) for c in choices]
+    index, hedge = _lead_letter(last, choices, keys)
+    if hedge:
+        return None
+    if index is None:
+        index = _exact(last, keys)
+    if index is None:
+        index = _final_letter(last, choices)
+    if index is None and not is_refusal(last):
+        letters = {l for l in re.findall(r"\(([A-Z])\)", last) if _index(l, len(choices)) is not None}
+        index = _index(letters.pop(), len(choices)) if len(letters) == 1 else None
+    return index
+
+
+def _final_letter(text: str, choices: list[str]) -> int | None:
+    """A letter the text ends on after a verdict word ("... I think it's B.", "So, B")."""
+    m = _FINAL_LETTER.search(text[-200:])
+    return _index(m.group(1), len(choices)) if m else None
+
+
+_NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|isn't|aren't|doesn't|don't|didn't|"
+                       r"wasn't|weren't|hasn't|haven't)\b", re.IGNORECASE)
+# "The text does not provide enough information": a complaint, not a "no"
+_NO_INFO = re.compile(r"\b(?:provide|information|context|determine|enough|specif\w*|please|"
+                      r"question|image|text)\b", re.IGNORECASE)
+_PREAMBLE = re.compile(r"^(?:based on|according to|from|looking at|in) (?:the )?[\w ]{0,30},\s*",
+                       re.IGNORECASE)
+
+
+def _yes_no(text: str, choices: list[str]) -> int | None:
+    """For a yes/no question: a first word "Yes"/"No", else the first sentence's polarity
+    ("Periwinkle is not the maximum." answers "Is Periwinkle the maximum?" with no)."""
+    keys = [c.strip().casefold() for c in choices]
+    if sorted(keys) != ["no", "yes"] or is_refusal(text):
+        return None
+    first = re.match(r"\W*(yes|no)\b", text, re.IGNORECASE)
+    if first:
+        return keys.index(first.group(1).casefold())
+    sentence = _PREAMBLE.sub("", re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0])
+    if "?" in sentence or len(sentence) > MAX_SIMILAR_CHARS * 2 or _NO_INFO.search(sentence):
+        return None
+    return keys.index("no" if _NEGATION.search(sentence) else "yes")
+
+
+def read_choice(response, choices: list[str]) -> tuple[Answer, int | None]:
+    """The answer found and the index of the option it names (None: wrong)."""
+    choices = [str(c) for c in choices]
+    answer = find_answer(response)
+    if answer.hedge:
+        return answer, None
+    if answer.text is not None:
+        index, hedge = choice_in_text(answer.text, choices)
+        return (Answer(answer.text, answer.source, True), None) if hedge else (answer, index)
+    text = own_answer(response).strip()
+    if not text:
+        return answer, None
+    raw = text.rstrip(".").strip()
+    if raw in choices:  # pid 168: the response "(b)" is that choice's text, not letter B
+        return Answer(text, "response"), choices.index(raw)
+    keys = [normalize_choice_text(c) for c in choices]
+    if len(text) > MAX_SIMILAR_CHARS:  # the response is a choice text, however long
+        index = _exact(text, keys)
+        if index is not None:
+            return Answer(text, "response"), index
+    index = _last_line_choice(text, choices)
+    if index is None and len(text) <= MAX_SIMILAR_CHARS:
+        index, hedge = choice_in_text(text, choices, polarity=True)
+        return Answer(text, "response", hedge), None if hedge else index
+    if index is None:
+        index = _yes_no(text, choices)
+    return Answer(text[-MAX_SIMILAR_CHARS:], "last_line"), index

@@ -1,0 +1,120 @@
+"""The shared answer-extraction layer on the real records, in the free-text forms models write."""
+from __future__ import annotations
+
+import pytest
+
+from gpg_vl.eval.benchmarks import get_benchmark
+from gpg_vl.eval.extract import find_answer, numbers_in, read_number
+from gpg_vl.eval.scoring import score_predictions
+
+MATHVISTA = get_benchmark("mathvista")
+
+
+def _mc(records, pid="46"):
+    return next(r for r in records if r["pid"] == pid)
+
+
+def _verdicts(bench, record, responses, protocol="strict"):
+    rows, _ = score_predictions(bench, [dict(record, response=r) for r in responses], protocol)
+    return [r["correct"] for r in rows]
+
+
+@pytest.mark.parametrize("response", [
+    "The answer is C, as the eggs would never hatch.",
+    "Looking at the food web... C because the eggs would not hatch.",
+    "C is the correct answer.",
+    "The answer is:\nC",
+    "Let me think.\nThe correct option letter is C.",
+    "The correct answer is: **(C) Adults spider population would decrease**",
+    "From the picture, I think it's C.",
+    "Answer: C\n\nExplanation: option (A) cannot be right.",
+    "At first glance the answer is A. However, that is wrong. The answer is C.",
+])
+def test_letters_in_free_text_are_read(mathvista_records, response):
+    record = _mc(mathvista_records)
+    assert record["choices"].index(record["answer"]) == 2  # C
+    assert _verdicts(MATHVISTA, record, [response]) == [True]
+
+
+@pytest.mark.parametrize("response", [
+    "I'm sorry, but I cannot determine the answer from this image.",  # refusal: no similarity
+    "The answer is either C or A.",
+    "<answer>C</answer><answer>A</answer>",
+    "It could be \\boxed{C} or \\boxed{A}.",
+    "The spider population is (A) Adult spider population would remain the same",
+    "Answer: C. Adult spider population would double.",  # letter C, text of B: two answers
+])
+def test_refusals_hedges_and_other_options_are_never_credited(mathvista_records, response):
+    record = _mc(mathvista_records)
+    assert _verdicts(MATHVISTA, record, [response]) == [False]
+
+
+def test_similarity_only_for_short_text_close_to_one_choice(mathvista_records):
+    record = _mc(mathvista_records)
+    long_text = ("Thinking about the food web, the spiders, the insects and the eggs, the adult "
+                 "spider population would perhaps change in some way over the years. " * 3)
+    assert _verdicts(MATHVISTA, record, ["adults spider populaton would decrease", long_text]) == [
+        True, False]
+
+
+@pytest.mark.parametrize("text, value", [
+    ("The answer is 14 because the sides are 16 minus 2", 14.0),
+    ("The answer is \u22123.", -3.0),
+    ("\u22123", -3.0),
+    ("Total = 1,234 people", 1234.0),
+    ("The share is 45%.", 45.0),
+    ("So x = 2 + 3 = 5.", 5.0),
+    ("The length is 12 cm. Then CD is 4 cm longer, so CD is 16 cm.", 16.0),
+    ("\\boxed{\\frac{1}{2}}", 0.5),
+    ("There are two bars with values smaller than 0.", 2.0),
+    ("The total cost is $1,500.", 1500.0),
+    ("The answer is 5.\n\nQuestion: How many apples are left?\nThe answer is 3.", 5.0),
+])
+def test_numbers_from_free_text(text, value):
+    assert read_number(text)[1] == value
+
+
+@pytest.mark.parametrize("text", ["<answer>3</answer><answer>4</answer>", "The answer is 3 or 4.",
+                                  "I cannot determine the value."])
+def test_numeric_hedges_and_refusals_have_no_value(text):
+    assert read_number(text)[1] is None
+
+
+def test_the_statement_nearest_the_end_wins():
+    assert find_answer("The answer is 3.\nWait, recount: the answer is 4.").text == "4"
+    assert find_answer("\\boxed{3} ... so the final answer: \\boxed{4}").text == "4"
+
+
+def test_free_form_mathvista_value_not_the_last_number(mathvista_records):
+    record = next(r for r in mathvista_records if r["answer_type"] == "integer" and r["answer"] == "14")
+    assert _verdicts(MATHVISTA, record, ["The answer is 14 because 16 minus 2 is 14, not 2."]) == [True]
+    negative = next(r for r in mathvista_records if r["answer"] == "-3")
+    assert _verdicts(MATHVISTA, negative, ["The value is \u22123.", "The value is 3."]) == [True, False]
+
+
+def test_hedged_tags_score_nothing_on_every_benchmark(geoqa_file, superclevr_file, mathvista_records):
+    superclevr = get_benchmark("superclevr")
+    row = superclevr.load(str(superclevr_file))[0]
+    gt = int(row["ground_truth"])
+    assert _verdicts(superclevr, row, [f"<answer>{gt}</answer><answer>{gt + 1}</answer>",
+                                       f"<answer>{gt + 1}</answer><answer>{gt}</answer>"]) == [False, False]
+    free = next(r for r in mathvista_records if r["answer_type"] == "integer")
+    a = int(free["answer"])
+    assert _verdicts(MATHVISTA, free, [f"<answer>{a - 1}</answer><answer>{a}</answer>"]) == [False]
+
+
+def test_untagged_answers_read_alike_on_every_benchmark(geoqa_file, superclevr_file):
+    geoqa, superclevr, cvbench = (get_benchmark(n) for n in ("geoqa", "superclevr", "cvbench"))
+    g = geoqa.load(str(geoqa_file))[0]
+    s = superclevr.load(str(superclevr_file))[0]
+    c = {"idx": 0, "answer": "(B)", "choices": ["1", "2", "3", "4"], "question": "How many?",
+         "source": "COCO", "task": "Count", "type": "2D"}
+    untagged = "Let me think about it.\nThe answer is {}."
+    assert _verdicts(geoqa, g, [untagged.format(g["ground_truth"])]) == [True]
+    assert _verdicts(superclevr, s, [untagged.format(s["ground_truth"])]) == [True]
+    assert _verdicts(cvbench, c, [untagged.format("B"), "B because two are visible."]) == [True, True]
+
+
+def test_long_digit_runs_are_no_numbers():
+    found = numbers_in("9" * 100_000)  # capped input: head and tail, each an over-long run
+    assert found and all(v == float("inf") for _, v in found)
