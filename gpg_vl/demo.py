@@ -66,24 +66,32 @@ def write_markdown(report: dict, path: Path) -> None:
     path.write_text("\n".join(lines))
 
 
-def run_demo(out_dir: str = "runs/demo", config: str | None = None, overrides: list[str] = ()) -> dict:
-    from gpg_vl.config import Config, load_config
+def prepare_assets(out: Path, seed: int) -> list[str]:
+    """Build the tiny policy and the synthetic data under ``out`` (unless already there), both
+    from ``seed``; returns the config overrides that point a run at them."""
     from gpg_vl.data.synthetic import make_synthetic, tokenizer_corpus
     from gpg_vl.models.tiny import build_tiny
+
+    model_dir, data_dir = out / "tiny-model", out / "data"
+    if not (model_dir / "config.json").exists():
+        build_tiny(model_dir, family="qwen2_vl", seed=seed, corpus=tokenizer_corpus())
+        print(f"built the tiny policy in {model_dir}")
+    if not (data_dir / "test.jsonl").exists():
+        make_synthetic(data_dir, seed=seed)
+        print(f"made synthetic data in {data_dir}")
+    return [f"model.path={model_dir}", f"data.train={data_dir / 'train.jsonl'}",
+            f"data.test={data_dir / 'test.jsonl'}"]
+
+
+def run_demo(out_dir: str = "runs/demo", config: str | None = None, overrides: list[str] = ()) -> dict:
+    from gpg_vl.config import Config, load_config
     from gpg_vl.trainer.loop import train
 
     t0 = time.perf_counter()
     out = Path(out_dir)
-    model_dir, data_dir = out / "tiny-model", out / "data"
-    paths = [f"model.path={model_dir}", f"data.train={data_dir / 'train.jsonl'}",
-             f"data.test={data_dir / 'test.jsonl'}", f"train.output_dir={out}"]
-    cfg = load_config(Config, config or DEFAULT_CONFIG, paths + list(overrides))
-    if not (model_dir / "config.json").exists():
-        build_tiny(model_dir, family="qwen2_vl", seed=cfg.train.seed, corpus=tokenizer_corpus())
-        print(f"built the tiny policy in {model_dir}")
-    if not (data_dir / "test.jsonl").exists():
-        make_synthetic(data_dir, seed=cfg.train.seed)
-        print(f"made synthetic data in {data_dir}")
+    cfg = load_config(Config, config or DEFAULT_CONFIG, [f"train.output_dir={out}", *overrides])
+    cfg = load_config(Config, config or DEFAULT_CONFIG,
+                      [*prepare_assets(out, cfg.train.seed), f"train.output_dir={out}", *overrides])
     summary = train(cfg)
     report = {"before": headline(summary["before"]), "after": headline(summary["after"]),
               "steps": summary["steps"], "wall_seconds": time.perf_counter() - t0,
