@@ -93,6 +93,8 @@ def error_line(log: str, code: int) -> str:
 def read_result(variant: str, seed: int, out: Path, wall: float, code: int, log: str) -> RunResult:
     if code != 0:
         return RunResult(variant, seed, wall, error=error_line(log, code))
+    if not (out / "summary.json").is_file():
+        return RunResult(variant, seed, wall, error=f"exit code 0 but no {out / 'summary.json'} was written")
     summary = json.loads((out / "summary.json").read_text())
     metrics = out / "metrics.jsonl"
     history = [json.loads(ln) for ln in metrics.read_text().splitlines()] if metrics.exists() else []

@@ -123,3 +123,12 @@ def test_compare_argument_errors_exit_2(capsys, tmp_path):
     assert "none.yaml" in capsys.readouterr().err
     assert main(["compare", "--preset", "demo", "--variant", "a", "--variant", "a", "--out", str(tmp_path)]) == 2
     assert "names must differ" in capsys.readouterr().err
+
+
+def test_a_run_without_its_summary_is_failed_not_fatal(tmp_path):
+    from gpg_vl.compare import read_result
+
+    r = read_result("gpg", 0, tmp_path, 1.0, 0, "")
+    assert not r.ok and "summary.json" in r.error
+    r = read_result("gpg", 0, tmp_path, 1.0, 2, "gpg-vl train: error: no such file: x.jsonl\n")
+    assert r.error == "no such file: x.jsonl"
