@@ -117,7 +117,21 @@ def run_one(variant: Variant, seed: int, base: list[str], out: Path, threads: in
         code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
     wall = time.perf_counter() - t0
     print(f"compare: {variant.name} seed {seed}: {'done' if code == 0 else 'FAILED'} in {wall:.0f} s", flush=True)
+    (out / "compare_run.json").write_text(json.dumps({"exit_code": code, "wall_seconds": wall}))
     return read_result(variant.name, seed, out, wall, code, (out / "log.txt").read_text())
+
+
+def collect_one(variant: Variant, seed: int, out: Path) -> RunResult:
+    """A run already in ``out`` (``--collect``): its exit code and wall time as compare recorded
+    them, else (a run started outside compare, or still going) its summary.json."""
+    if (out / "compare_run.json").is_file():
+        rec = json.loads((out / "compare_run.json").read_text())
+        log = (out / "log.txt").read_text() if (out / "log.txt").is_file() else ""
+        return read_result(variant.name, seed, out, rec["wall_seconds"], rec["exit_code"], log)
+    if not (out / "summary.json").is_file():
+        return RunResult(variant.name, seed, 0.0, error=f"no finished run in {out}")
+    wall = json.loads((out / "summary.json").read_text()).get("wall_seconds", 0.0)
+    return read_result(variant.name, seed, out, wall, 0, "")
 
 
 def run_all(variants: list[Variant], seeds: list[int], base: dict[int, list[str]], out: Path, jobs: int = 1,
@@ -244,6 +258,8 @@ def add_arguments(p) -> None:
     p.add_argument("--out", default="runs/compare", help="folder for the runs, compare.md and compare.png")
     p.add_argument("--jobs", type=int, default=1, help="runs at a time (each in its own process)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    p.add_argument("--collect", action="store_true", help="train nothing: tabulate and plot the runs already "
+                   "in --out (e.g. after stopping a compare)")
     p.add_argument("overrides", nargs="*", help="dotted overrides for every variant, e.g. train.steps=50")
 
 
@@ -256,8 +272,11 @@ def run(args) -> int:
         raise CompareError(f"--variant: names must differ, got {names}")
     seeds = args.seeds if args.seeds is not None else [0, 1, 2]
     out = Path(args.out)
-    base = shared_arguments(args, seeds, out)
-    results = run_all(variants, seeds, base, out, jobs=args.jobs, threads=args.threads)
+    if args.collect:
+        results = [collect_one(v, s, out / v.name / f"seed-{s}") for v in variants for s in seeds]
+    else:
+        base = shared_arguments(args, seeds, out)
+        results = run_all(variants, seeds, base, out, jobs=args.jobs, threads=args.threads)
     table = markdown(results, title=f"gpg-vl compare ({args.preset or args.config})")
     (out / "compare.md").write_text(table)
     (out / "compare.json").write_text(json.dumps([r.__dict__ | {"history": None} for r in results], indent=2))

@@ -132,3 +132,22 @@ def test_a_run_without_its_summary_is_failed_not_fatal(tmp_path):
     assert not r.ok and "summary.json" in r.error
     r = read_result("gpg", 0, tmp_path, 1.0, 2, "gpg-vl train: error: no such file: x.jsonl\n")
     assert r.error == "no such file: x.jsonl"
+
+
+def test_collect_tabulates_runs_already_on_disk(tmp_path, capsys):
+    """``--collect`` trains nothing: a finished run is read back (summary.json, metrics.jsonl), a
+    missing one is reported failed, and the table and the PNG are written."""
+    from gpg_vl.cli import main
+
+    run = tmp_path / "gpg" / "seed-0"
+    run.mkdir(parents=True)
+    summary = {"before": evaluation(0.25, 0.25, 0.25), "after": evaluation(1.0, 0.5, 0.75), "steps": 3,
+               "evals": [], "wall_seconds": 12.0}
+    (run / "summary.json").write_text(json.dumps(summary))
+    (run / "metrics.jsonl").write_text("".join(json.dumps({"step": i, "reward": 0.1 * i}) + "\n" for i in (1, 2, 3)))
+    code = main(["compare", "--collect", "--variant", "gpg", "--seeds", "0", "1", "--out", str(tmp_path)])
+    assert code == 1
+    md = (tmp_path / "compare.md").read_text()
+    assert "| gpg | 1/2 | 1.00 | 0.50 | 0.75 | 3 | 12 |" in md
+    assert f"- gpg seed 1: failed: no finished run in {tmp_path / 'gpg' / 'seed-1'}" in md
+    assert (tmp_path / "compare.png").read_bytes()[:4] == b"\x89PNG"
