@@ -1,4 +1,4 @@
-"""The ``gpg-vl`` command: build-tiny, make-data, train, demo, verify, eval, bench,
+"""The ``gpg-vl`` command: build-tiny, make-data, train, demo, compare, verify, eval, bench,
 check-export.
 
 Every subcommand turns bad input into one clear error line (exit code 2) rather than a traceback.
@@ -201,6 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model family of the tiny policy (gpg_vl.families)")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.steps=50")
     p.set_defaults(fn=cmd_demo)
+
+    p = sub.add_parser("compare", help="train config variants (GPG, GPG without alpha, GRPO, Dr.GRPO) over "
+                       "several seeds; a markdown table and a PNG of curves")
+    from gpg_vl import compare
+    compare.add_arguments(p)
+    p.set_defaults(fn=compare.run)
 
     p = sub.add_parser("verify", help="score completions in a JSONL file with one verifier")
     from gpg_vl.verifiers import cli as verify_cli

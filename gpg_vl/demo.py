@@ -47,29 +47,39 @@ def pixel_overrides(family: str) -> list[str]:
     return [f"model.min_pixels={side * side}", f"model.max_pixels={side * side}"]
 
 
+def prepare_assets(out: Path, seed: int, family: str | None = None) -> list[str]:
+    """Build the tiny policy of ``family`` (default: the first listed, Qwen2-VL) and the synthetic
+    data under ``out`` (unless already there), both from ``seed``; returns the config overrides
+    that point a run at them."""
+    from gpg_vl.data.synthetic import make_synthetic, tokenizer_corpus
+    from gpg_vl.families import FAMILIES
+    from gpg_vl.models.tiny import build_tiny
+
+    family = family or next(iter(FAMILIES))
+    model_dir, data_dir = out / "tiny-model", out / "data"
+    if not (model_dir / "config.json").exists():
+        build_tiny(model_dir, family=family, seed=seed, corpus=tokenizer_corpus())
+        print(f"built the tiny policy in {model_dir}")
+    if not (data_dir / "test.jsonl").exists():
+        make_synthetic(data_dir, seed=seed)
+        print(f"made synthetic data in {data_dir}")
+    return [f"model.path={model_dir}", f"data.train={data_dir / 'train.jsonl'}",
+            f"data.test={data_dir / 'test.jsonl'}"]
+
+
 def run_demo(out_dir: str = "runs/demo", config: str | None = None, overrides: list[str] = (),
              family: str | None = None) -> dict:
     from gpg_vl.config import Config, load_config
-    from gpg_vl.data.synthetic import make_synthetic, tokenizer_corpus
-    from gpg_vl.models.tiny import build_tiny
-    from gpg_vl.trainer.loop import train
-
     from gpg_vl.families import FAMILIES
+    from gpg_vl.trainer.loop import train
 
     family = family or next(iter(FAMILIES))  # Qwen2-VL, the demo's measured default
     t0 = time.perf_counter()
     out = Path(out_dir)
-    model_dir, data_dir = out / "tiny-model", out / "data"
-    paths = [f"model.path={model_dir}", f"data.train={data_dir / 'train.jsonl'}",
-             f"data.test={data_dir / 'test.jsonl'}", f"train.output_dir={out}",
-             "train.overwrite=true"]  # the demo folder is rebuilt on every run
-    cfg = load_config(Config, config or DEFAULT_CONFIG, paths + pixel_overrides(family) + list(overrides))
-    if not (model_dir / "config.json").exists():
-        build_tiny(model_dir, family=family, seed=cfg.train.seed, corpus=tokenizer_corpus())
-        print(f"built the tiny policy in {model_dir}")
-    if not (data_dir / "test.jsonl").exists():
-        make_synthetic(data_dir, seed=cfg.train.seed)
-        print(f"made synthetic data in {data_dir}")
+    cfg = load_config(Config, config or DEFAULT_CONFIG, [f"train.output_dir={out}", *overrides])  # the seed
+    cfg = load_config(Config, config or DEFAULT_CONFIG,
+                      [*prepare_assets(out, cfg.train.seed, family), *pixel_overrides(family),
+                       f"train.output_dir={out}", "train.overwrite=true", *overrides])  # the demo folder is rebuilt
     summary = train(cfg)
     report = {"before": headline(summary["before"]), "after": headline(summary["after"]),
               "steps": summary["steps"], "wall_seconds": time.perf_counter() - t0,

@@ -125,25 +125,26 @@ def make_synthetic(out_dir: str | Path, seed: int = 0, n_train: int = 400, n_tes
     return {k: str(v) for k, v in paths.items()}
 
 
-RANDOM_ANSWER_TASKS = ("classification", "counting", "grounding")  # the tasks random_answer can answer
+RANDOM_ANSWER_TASKS = ("classification", "counting", "grounding")  # the tasks answer_choices can answer
+
+
+def answer_choices(row: dict, frame: str = "qwen2_vl") -> list[str]:
+    """Every well-formed answer of ``row``'s task, each once (the demo's format warm-up)."""
+    task = row["task"]
+    if task == "classification":
+        return sorted(COLOURS)
+    if task == "counting":
+        return [str(n) for n in range(1, 5)]
+    if task == "grounding":
+        size = row.get("image_size") or [SIZE, SIZE]
+        return ["[" + ",".join(str(round(v)) for v in box_from_pixels(quadrant_box(q), frame, size)) + "]"
+                for q in range(4)]
+    raise ValueError(f"answer_choices: no synthetic task {task!r} (row {row.get('id')})")
 
 
 def random_answer(row: dict, rng: random.Random, frame: str = "qwen2_vl") -> str:
-    """A uniformly random well-formed answer for ``row``'s task (the demo's format warm-up).
-
-    Warm-up on random answers teaches the answer format while leaving accuracy at chance, so the
-    before/after evaluation measures what GPG learned.
-    """
-    task = row["task"]
-    if task == "classification":
-        return rng.choice(sorted(COLOURS))
-    if task == "counting":
-        return str(rng.randint(1, 4))
-    if task == "grounding":
-        box = quadrant_box(rng.randrange(4))
-        size = row.get("image_size") or [SIZE, SIZE]
-        return "[" + ",".join(str(round(v)) for v in box_from_pixels(box, frame, size)) + "]"
-    raise ValueError(f"random_answer: no synthetic task {task!r} (row {row.get('id')})")
+    """A uniformly random well-formed answer for ``row``'s task."""
+    return rng.choice(answer_choices(row, frame))
 
 
 def tokenizer_corpus() -> list[str]:

@@ -13,8 +13,12 @@ or the per-item column ``box_format``:
   with the processor's own resize rule (``gpg_vl.families``; column ``resized_size`` [W, H], or
   computed from ``image_size`` with the ``min_pixels``/``max_pixels`` options);
 - ``pixels``: original-image pixels.
-Both boxes are clipped to the image. A box with x1 > x2 or y1 > y2, or zero area, scores 0
-(the lowest value of every reward) without an error -- VLM-R1's IoU divided by zero on such boxes.
+The ground truth is clipped to the image; the predicted box is scored as written, not clipped,
+as Visual-RFT's and VLM-R1's IoU rewards do: clipping let a run-on number score as the image edge
+(``[500,500,1000,1000500]`` earned IoU 1 for the bottom-right quadrant, and the demo's policy
+learnt to append digits until its boxes never closed, docs/benchmarks.md). A box with x1 > x2 or
+y1 > y2, or zero area, scores 0 (the lowest value of every reward) without an error -- VLM-R1's
+IoU divided by zero on such boxes.
 
 Columns: ``bbox`` (ground truth, original pixels), ``image_size`` [W, H], optional
 ``resized_size`` [W, H] and ``box_format``.
@@ -110,7 +114,7 @@ def score_grounding_iou(completion: str, bbox, image_size, resized_size=None, bo
                    families.resized_size((round(width), round(height)), min_pixels, max_pixels))
     else:
         resized = None
-    candidates = [clip_box(families.box_to_pixels(box, frame, (width, height), resized), width, height)
+    candidates = [families.box_to_pixels(box, frame, (width, height), resized)  # as written: not clipped
                   for box in (predicted if boxes == "best" else predicted[:1])]
     if reward == "giou":
         # Visual-RFT also gives 2.0 for an answer string equal to the ground truth's; such an

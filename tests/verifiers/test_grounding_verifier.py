@@ -40,8 +40,9 @@ SIZE = [640, 480]
     ("[100, 50, 300, 250] [0, 0, 10, 10]", 0.0),     # boxes="single": two boxes earn nothing
     ("[300, 250, 100, 50]", 0.0),                    # x1 > x2 and y1 > y2
     ("[100, 50, 100, 250]", 0.0),                    # zero area
-    ("[700, 500, 900, 900]", 0.0),                   # entirely outside: clipped to nothing
-    ("[-100, -50, 300, 250]", 1.0 * 200 * 200 / (300 * 250)),  # clipped to the image first
+    ("[700, 500, 900, 900]", 0.0),                   # entirely outside the image
+    ("[-100, -50, 300, 250]", 200 * 200 / (400 * 300)),  # scored as written, not clipped to the image
+    ("[100, 50, 300, 250500]", 200 * 200 / (200 * 250450)),  # a run-on number is not the image edge
     ("no box", 0.0), ("[1, 2, 3]", 0.0),
 ])
 def test_pixel_frame_table(text, expected):
@@ -150,3 +151,12 @@ def test_each_family_s_box_frame_round_trips(family):
     others = {w for f, w in WRITTEN.items() if w != WRITTEN[family]}
     for other in others:  # another frame's numbers are a different box
         assert verifier(None, [block(other)], bbox=[[100, 50, 300, 250]], image_size=[[1000, 500]])[0] < 0.7
+
+
+def test_run_on_coordinate_does_not_score_as_the_image_edge():
+    """The demo's reward hole: with the predicted box clipped to the image, appending digits to a
+    coordinate on the edge ("1000" -> "1000500") kept IoU 1, and the policy learnt to loop."""
+    quadrant = [56, 56, 112, 112]  # bottom-right quadrant of a 112 px image; 0-1000 frame below
+    assert score_grounding_iou(block("[500,500,1000,1000]"), quadrant, [112, 112], frame="qwen2_vl") == 1.0
+    run_on = score_grounding_iou(block("[500,500,1000,1000500]"), quadrant, [112, 112], frame="qwen2_vl")
+    assert run_on == pytest.approx(500 / 1000000)  # the box as written is 2000 times taller
