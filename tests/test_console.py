@@ -100,6 +100,10 @@ def test_opening_images_leaves_the_warning_registry_alone(tmp_path):
 @pytest.mark.slow
 def test_twenty_step_run_console_is_readable(tiny_dirs, synthetic_data, tmp_path):
     out = tmp_path / "run"
+    # A reward that differs within every group (row parity), so every step updates: this test is
+    # about the console, and a run of degenerate steps rightly warns (trainer.health).
+    reward = tmp_path / "parity.py"
+    reward.write_text("def parity(completions, **kwargs):\n    return [float(i % 2) for i in range(len(completions))]\n")
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONWARNINGS": "default", "COLUMNS": "80",
            "OMP_NUM_THREADS": "1"}
     env.pop("DS_ACCELERATOR", None)
@@ -107,7 +111,7 @@ def test_twenty_step_run_console_is_readable(tiny_dirs, synthetic_data, tmp_path
            "model.min_pixels=12544", "model.max_pixels=12544", f"data.train={synthetic_data['train']}",
            "rollout.num_generations=2", "rollout.max_new_tokens=4", "train.prompts_per_step=2",
            "train.steps=20", "train.log_every=5", f"train.output_dir={out}",
-           "rewards=[{name: format, options: {mode: answer_only}}]"]
+           f"rewards=[{{name: '{reward}:parity'}}]"]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr
     console = done.stdout + done.stderr

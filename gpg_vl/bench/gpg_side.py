@@ -47,7 +47,7 @@ def run_gpg(work: Workload, paths: dict, steps: int, out_dir: str) -> dict:
     for _ in range(steps):
         t0 = time.perf_counter()
         with counter.in_phase("gen"):
-            pieces, _ = collect(run.cfg, run.accelerator, run.model, run.data, run.reward_model)
+            pieces, _ = collect(run.cfg, run.accelerator, run.model, run.data, run.reward_model, run.counters)
         t1 = time.perf_counter()
         with counter.in_phase("update"):
             stats = update(run, pieces)

@@ -52,7 +52,9 @@ def check_progress(run, step: int, metrics: dict) -> None:
     n, limit = counters["consecutive_no_update"], run.cfg.train.max_no_update_steps
     reason = (f"every group was degenerate (all {run.cfg.rollout.num_generations} rewards of each prompt equal, "
               f"valid_fraction={metrics.get('valid_fraction', 0):.2g}), so every advantage is 0")
-    warnings.warn(f"step {step}: no update: {reason} ({n} step(s) in a row)", RuntimeWarning, stacklevel=2)
+    if n == 1:  # once per streak: the console shows each skipped step already (trainer.report)
+        warnings.warn(f"step {step}: no update: {reason}; the run stops after {limit} such steps in a row "
+                      "(train.max_no_update_steps)", RuntimeWarning, stacklevel=2)
     if n >= limit:
         raise TrainingStopped(
             f"step {step}: {n} consecutive steps made no update: {reason}. Check that the rewards apply to "
