@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from gpg_vl.config import Config
+from gpg_vl.errors import ConfigError
 
 
 DATA_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".arrow", ".py", ".yaml")
@@ -63,7 +64,7 @@ def _hub(key: str, name: str, repo_type: str, filename: str | None) -> tuple[str
 
 
 def dry_run(cfg: Config) -> str:
-    """The report of a clean config; raises ValueError listing every problem found."""
+    """The report of a clean config; raises ConfigError listing every problem found."""
     from gpg_vl.trainer.sinks import check_report_to
     from gpg_vl.verifiers import get_verifier
 
@@ -86,8 +87,10 @@ def dry_run(cfg: Config) -> str:
         check_report_to(cfg.train.report_to)
     except ValueError as exc:
         problems.append(str(exc))
+    if cfg.train.output_dir is None:
+        problems.append("train.output_dir is required (the folder for metrics, checkpoints and final/)")
     if problems:
-        raise ValueError("dry run found " + "; ".join(problems))
+        raise ConfigError("dry run found " + "; ".join(problems))
     lines.append(f"  {'rewards':<11} {', '.join(s.name for s in cfg.rewards)}")
     lines.append(f"  {'output':<11} {Path(cfg.train.output_dir).resolve()}")
     return "dry run OK (nothing loaded or written):\n" + "\n".join(lines)

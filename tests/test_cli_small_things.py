@@ -72,9 +72,9 @@ def test_hub_hint_names_offline_mode_and_local_folder():
         {"model.path": "Qwen/Qwen2.5-VL-3B-Instruct"})
 
 
-def test_dry_run_takes_dotted_model_names_as_hub_ids(capsys, synthetic_data, monkeypatch):
+def test_dry_run_takes_dotted_model_names_as_hub_ids(capsys, synthetic_data, monkeypatch, tmp_path):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    assert main(["train", "--dry-run", "model.path=Qwen/Qwen2.5-VL-3B-Instruct",
+    assert main(["train", "--dry-run", "model.path=Qwen/Qwen2.5-VL-3B-Instruct", f"train.output_dir={tmp_path}",
                  f"data.train={synthetic_data['train']}", "rewards=[{name: format}]"]) == 0
     assert "hub id Qwen/Qwen2.5-VL-3B-Instruct" in capsys.readouterr().out
 
@@ -89,7 +89,9 @@ def test_launch_script_prints_the_error_line_last(tmp_path):
                                      "echo 'subprocess.CalledProcessError: returned non-zero exit status 2' >&2\n"
                                      "exit 1\n")
     (fake / "accelerate").chmod(0o755)
-    (fake / "python").symlink_to(sys.executable)
+    # The venv's own python, by its path (a symlink elsewhere would lose the venv's packages).
+    (fake / "python").write_text(f"#!/usr/bin/env bash\nexec {sys.executable} \"$@\"\n")
+    (fake / "python").chmod(0o755)
     env = {**os.environ, "GPG_VL_VENV": str(tmp_path / "venv"), "PYTHONPATH": str(REPO)}
     done = subprocess.run(["bash", str(REPO / "scripts" / "train.sh"), "--model", "Qwen/Qwen2-VL-2B-Instruct",
                            "--data", "my.jsonl", "--output-dir", str(tmp_path / "run"), "--num-gpus", "1",

@@ -79,12 +79,14 @@ def read_yaml(path: str | Path) -> Any:
     return loaded
 
 
-def opt(default: Any = dataclasses.MISSING, help: str = "", **kw) -> Any:  # noqa: A002
-    """A dataclass field with its one-line documentation (``metadata["help"]``)."""
+def opt(default: Any = dataclasses.MISSING, help: str = "", choices=None, **kw) -> Any:  # noqa: A002
+    """A dataclass field with its one-line documentation (``metadata["help"]``) and, for an open
+    type whose values come from a registry, ``choices``: a function listing them (for describe)."""
+    metadata = {"help": help, **({"choices": choices} if choices is not None else {})}
     if isinstance(default, (list, dict)):
         value = default
-        return dataclasses.field(default_factory=lambda: type(value)(value), metadata={"help": help}, **kw)
-    return dataclasses.field(default=default, metadata={"help": help}, **kw)
+        return dataclasses.field(default_factory=lambda: type(value)(value), metadata=metadata, **kw)
+    return dataclasses.field(default=default, metadata=metadata, **kw)
 
 
 def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
@@ -215,7 +217,7 @@ def describe(cls: type, prefix: str = "") -> list[str]:
             continue
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else "<required>")
-        choices = allowed_values(tp)
+        choices = f.metadata["choices"]() if "choices" in f.metadata else allowed_values(tp)
         allowed = f" [one of: {', '.join(map(str, choices))}]" if choices else ""
         lines.append(f"{prefix}{f.name} = {default!r}  # {f.metadata.get('help', '')}{allowed}")
     return lines

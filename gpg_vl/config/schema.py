@@ -110,9 +110,17 @@ ALGORITHM_OPTIONS = ("adv_scale", "use_alpha", "aggregation", "clip_eps", "kl_be
 """AlgorithmConfig fields that are an algorithm's own options (null: the algorithm's default)."""
 
 
+def registered_algorithms() -> list[str]:
+    """The names ``algorithm.name`` accepts (imported late: the registry needs torch)."""
+    from gpg_vl.algorithms import ALGORITHMS
+
+    return list(ALGORITHMS)
+
+
 @dataclass
 class AlgorithmConfig:
-    name: str = opt("gpg", "policy-gradient rule, a registered algorithm: gpg; grpo / dr_grpo are baselines")
+    name: str = opt("gpg", "policy-gradient rule, a registered algorithm: gpg; grpo / dr_grpo are baselines",
+                    choices=registered_algorithms)
     adv_scale: Literal["none", "std"] | None = opt(None, "gpg: F_norm, 1 (none, the default) or the group's std")
     use_alpha: bool | None = opt(None, "rescale by alpha = B / (B - M) for degenerate groups; null: on for gpg, "
                                        "off for grpo / dr_grpo (the paper's code applies it only with --adjust_gd)")
