@@ -87,7 +87,7 @@ def mathvista_extraction(record: dict, response: str) -> str:
     if record["question_type"] == "multi_choice":
         if response in choices:
             return response
-        _, index = read_choice(response, choices)
+        _, index = read_choice(response, choices, whole=True)
         # Nothing named: GPT answers "N/A" for a refusal and mostly copies other text back; the
         # normaliser then maps either to the closest choice (measured on the released outputs,
         # docs/benchmarks.md: this agrees best with the recorded verdicts).
@@ -98,7 +98,7 @@ def mathvista_extraction(record: dict, response: str) -> str:
                 return cast(response)
             except ValueError:
                 pass
-    answer, value = read_number(response)
+    answer, value = read_number(response, whole=True)
     if record["answer_type"] == "list":
         return answer.text or ""
     return _format(value)
