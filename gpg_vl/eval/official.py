@@ -133,17 +133,19 @@ def superclevr_official(record: dict, response: str) -> tuple[int | None, bool]:
 
 
 _BIG_POWER = re.compile(r"\^\s*\{?\s*[-+]?\(?\s*\d{3,}|\d{5,}\s*\)?\s*\^|\*\*\s*\d{3,}")
-_FUNCTION = re.compile(r"\\(?:exp|sinh?|cosh?|tanh?|cot|sec|csc|log|ln|arc\w+)\b|\b(?:exp|sin|cos|tan|log)\(")
+_TOWER = re.compile(r"\^\s*\{[^{}]{0,40}\^|\^\s*\(?\s*[\w.]+\s*\)?\s*\^|\d{3,}\s*!|!\s*!|\^[^!]{0,12}\)\s*!")
+_FUNCTION = r"(?:\\(?:exp|sinh?|cosh?|tanh?|log|ln)|\b(?:exp|sin|cos|tan|log))"
+_NESTED = re.compile(_FUNCTION + r"\s*[({][^(){}]{0,40}" + _FUNCTION)
 
 
 def math_is_bounded(text: str) -> bool:
-    """Whether sympy's exact evaluation of ``text`` is cheap: no digit run over 30, at most
-    two powers/factorials and none with a 3-digit exponent or 5-digit base, at most two
-    function applications (``\\exp{\\exp{\\exp{99}}}``, ``\\sin(9999^{9999})`` are refused),
-    at most 60 braces."""
-    return (not _LONG_DIGITS.search(text) and text.count("^") + text.count("!") <= 2
-            and not _BIG_POWER.search(text) and len(_FUNCTION.findall(text)) <= 2
-            and text.count("{") <= 60)
+    """Whether sympy's exact evaluation of ``text`` stays cheap: no digit run over 30, no power
+    with a 3-digit exponent or a 5-digit base, no power tower or big factorial, no function
+    inside a function (``\\exp{\\exp{\\exp{99}}}``, ``\\sin(9999^{9999})`` are refused), at most
+    60 braces and 40 powers. Ordinary working ("AC^2 + BC^2 = 5^2", "4 sin(60°)") passes."""
+    return (not _LONG_DIGITS.search(text) and not _BIG_POWER.search(text)
+            and not _TOWER.search(text) and not _NESTED.search(text)
+            and text.count("{") <= 60 and text.count("^") <= 40)
 
 
 def geoqa_official(record: dict, response: str) -> tuple[str | None, bool]:
