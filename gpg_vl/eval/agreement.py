@@ -51,13 +51,37 @@ def compare(records: dict[str, dict], outputs: dict[str, dict], protocol: str = 
     return figures, diffs
 
 
+def r1v_logs(paths: list[Path]) -> None:
+    """Agreement of the official GeoQA / SuperCLEVR ports with R1-V's released eval logs
+    (``src/eval/logs/*.json``: question, ground truth, model output, verdict)."""
+    for path in paths:
+        name = "geoqa" if "geoqa" in path.name else "superclevr"
+        bench = get_benchmark(name)
+        rows = json.loads(path.read_text(encoding="utf-8"))["results"]
+        agree = strict = 0
+        for row in rows:
+            record = dict(row["question"], ground_truth=row["ground_truth"])
+            truth = (bool(row["is_correct"]) if "is_correct" in row else  # counting logs: recompute
+                     row.get("extracted_answer") is not None and row["extracted_answer"] == row["ground_truth"])
+            agree += bench.score_official(record, row["model_output"]).correct == truth
+            strict += bench.score(record, row["model_output"]).correct
+        print(f"| {path.stem} | {name} | {len(rows)} | {agree}/{len(rows)} | {100 * strict / len(rows):.1f} |")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("outputs", nargs="+", type=Path)
-    parser.add_argument("--testmini", required=True, help="MathVista data/testmini.json")
+    parser.add_argument("--testmini", help="MathVista data/testmini.json")
     parser.add_argument("--disagreements", type=int, default=0)
     parser.add_argument("--protocol", default="strict", help="whose disagreements to print")
+    parser.add_argument("--r1v", action="store_true",
+                        help="the files are R1-V eval logs: check the GeoQA / SuperCLEVR ports")
     args = parser.parse_args(argv)
+    if args.r1v:
+        print("| log | benchmark | rows | official port agrees | strict acc |")
+        print("| --- | --- | ---: | ---: | ---: |")
+        r1v_logs(args.outputs)
+        return 0
     records = {r["pid"]: r for r in get_benchmark("mathvista").load(args.testmini)}
     total = {"rows": 0, "strict": 0.0, "official": 0.0}
     print("| results file | rows | official acc (recorded) | strict acc | official (rules) acc "

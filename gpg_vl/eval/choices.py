@@ -226,16 +226,17 @@ def _yes_no(text: str, choices: list[str]) -> int | None:
     return keys.index("no" if _NEGATION.search(sentence) else "yes")
 
 
-def read_choice(response, choices: list[str]) -> tuple[Answer, int | None]:
-    """The answer found and the index of the option it names (None: wrong)."""
+def read_choice(response, choices: list[str], whole: bool = False) -> tuple[Answer, int | None]:
+    """The answer found and the index of the option it names (None: wrong); ``whole``: read
+    past invented follow-up questions too (the official protocol's stand-in for GPT)."""
     choices = [str(c) for c in choices]
-    answer = find_answer(response)
+    answer = find_answer(response, whole)
     if answer.hedge:
         return answer, None
     if answer.text is not None:
         index, hedge = choice_in_text(answer.text, choices)
         return (Answer(answer.text, answer.source, True), None) if hedge else (answer, index)
-    text = own_answer(response).strip()
+    text = own_answer(response, whole).strip()
     if not text:
         return answer, None
     raw = text.rstrip(".").strip()

@@ -141,17 +141,20 @@ def _tidy(text: str) -> str:
 _NEXT_QUESTION = re.compile(r"\n\s*(?:Question|Q|Hint)\s*\d*\s*:", re.IGNORECASE)
 
 
-def own_answer(response) -> str:
+def own_answer(response, whole: bool = False) -> str:
     """The response up to a new "Question:" it goes on to invent (base and few-shot models
-    continue with made-up exercises; a grader reads the answer to the question asked)."""
+    continue with made-up exercises; a grader reads the answer to the question asked).
+    ``whole``: the whole response (the official protocol's GPT extractor reads it all)."""
     text = clean(response)
+    if whole:
+        return text
     m = _NEXT_QUESTION.search(text)
     return text[:m.start()] if m and text[:m.start()].strip() else text
 
 
-def find_answer(response) -> Answer:
+def find_answer(response, whole: bool = False) -> Answer:
     """The answer a response states (module docstring, steps 1-2); ``text`` None when none is."""
-    text = own_answer(response)
+    text = own_answer(response, whole)
     if not text.strip():
         return Answer(None)
     blocks = tag_blocks(text)
@@ -260,11 +263,11 @@ def _sentences(text: str) -> list[str]:
 _THERE_ARE = re.compile(r"(?:in the \w+,\s*)?there (?:are|were|is|was)\s+", re.IGNORECASE)
 
 
-def unstated_number(text: str) -> float | None:
+def unstated_number(text: str, whole: bool = False) -> float | None:
     """The number of a response that states no answer: a short response's only number, else
     from the last sentence holding a number: the one after its last '=' or ' is ', else its
     last number."""
-    text = own_answer(text)
+    text = own_answer(text, whole)
     short = len(text) <= 2 * MAX_SIMILAR_CHARS
     nums = numbers_in(text, words=short)
     if not nums:
@@ -289,13 +292,13 @@ def unstated_number(text: str) -> float | None:
     return None
 
 
-def read_number(response) -> tuple[Answer, float | None]:
+def read_number(response, whole: bool = False) -> tuple[Answer, float | None]:
     """The answer and its number for a numeric question; None (wrong) on a hedge or nothing."""
-    answer = find_answer(response)
+    answer = find_answer(response, whole)
     if answer.hedge:
         return answer, None
     if answer.text is not None:
         value, hedge = stated_number(answer.text)
         return (Answer(None, answer.source, True), None) if hedge else (answer, value)
-    value = unstated_number(response)
+    value = unstated_number(response, whole)
     return Answer(clean(response).strip()[-MAX_STATEMENT_CHARS:] or None, "response"), value

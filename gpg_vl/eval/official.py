@@ -37,6 +37,7 @@ MAX_DISTANCE_CHARS = 200
 MAX_PARSE_CHARS = 1500  # the official MathVista extraction's copied text
 MAX_VERIFY_CHARS = 400  # what math-verify reads of a GeoQA response: its end, where the answer is
 _PAREN_LETTER = re.compile(r"\(([a-zA-Z])\)")
+_STATED_LETTER = re.compile(r"\(?([A-Z])\)?(?:[.,:;)]|\s|$)")
 _COUNT_TAG = re.compile(r"<answer>\s*(\d+)\s*</answer>")
 _LONG_DIGITS = re.compile(r"\d{31}")
 
@@ -87,7 +88,13 @@ def mathvista_extraction(record: dict, response: str) -> str:
     if record["question_type"] == "multi_choice":
         if response in choices:
             return response
-        _, index = read_choice(response, choices)
+        answer, index = read_choice(response, choices, whole=True)
+        if index is None and answer.text and not answer.hedge:
+            # a stated letter past the last option ("option letter is D" of two): GPT returns
+            # it, and the normaliser maps it to the closest choice text
+            stray = _STATED_LETTER.match(answer.text.strip())
+            if stray:
+                return stray.group(1).upper()
         # Nothing named: GPT answers "N/A" for a refusal and mostly copies other text back; the
         # normaliser then maps either to the closest choice (measured on the released outputs,
         # docs/benchmarks.md: this agrees best with the recorded verdicts).
@@ -98,7 +105,7 @@ def mathvista_extraction(record: dict, response: str) -> str:
                 return cast(response)
             except ValueError:
                 pass
-    answer, value = read_number(response)
+    answer, value = read_number(response, whole=True)
     if record["answer_type"] == "list":
         return answer.text or ""
     return _format(value)
@@ -126,17 +133,19 @@ def superclevr_official(record: dict, response: str) -> tuple[int | None, bool]:
 
 
 _BIG_POWER = re.compile(r"\^\s*\{?\s*[-+]?\(?\s*\d{3,}|\d{5,}\s*\)?\s*\^|\*\*\s*\d{3,}")
-_FUNCTION = re.compile(r"\\(?:exp|sinh?|cosh?|tanh?|cot|sec|csc|log|ln|arc\w+)\b|\b(?:exp|sin|cos|tan|log)\(")
+_TOWER = re.compile(r"\^\s*\{[^{}]{0,40}\^|\^\s*\(?\s*[\w.]+\s*\)?\s*\^|\d{3,}\s*!|!\s*!|\^[^!]{0,12}\)\s*!")
+_FUNCTION = r"(?:\\(?:exp|sinh?|cosh?|tanh?|log|ln)|\b(?:exp|sin|cos|tan|log))"
+_NESTED = re.compile(_FUNCTION + r"\s*[({][^(){}]{0,40}" + _FUNCTION)
 
 
 def math_is_bounded(text: str) -> bool:
-    """Whether sympy's exact evaluation of ``text`` is cheap: no digit run over 30, at most
-    two powers/factorials and none with a 3-digit exponent or 5-digit base, at most two
-    function applications (``\\exp{\\exp{\\exp{99}}}``, ``\\sin(9999^{9999})`` are refused),
-    at most 60 braces."""
-    return (not _LONG_DIGITS.search(text) and text.count("^") + text.count("!") <= 2
-            and not _BIG_POWER.search(text) and len(_FUNCTION.findall(text)) <= 2
-            and text.count("{") <= 60)
+    """Whether sympy's exact evaluation of ``text`` stays cheap: no digit run over 30, no power
+    with a 3-digit exponent or a 5-digit base, no power tower or big factorial, no function
+    inside a function (``\\exp{\\exp{\\exp{99}}}``, ``\\sin(9999^{9999})`` are refused), at most
+    60 braces and 40 powers. Ordinary working ("AC^2 + BC^2 = 5^2", "4 sin(60°)") passes."""
+    return (not _LONG_DIGITS.search(text) and not _BIG_POWER.search(text)
+            and not _TOWER.search(text) and not _NESTED.search(text)
+            and text.count("{") <= 60 and text.count("^") <= 40)
 
 
 def geoqa_official(record: dict, response: str) -> tuple[str | None, bool]:
