@@ -6,7 +6,7 @@ style by hand: ``True`` when the text states the record's answer, ``False`` when
 another one, hedges between several, or refuses. The verdict depends only on what the style
 says (the option or value it commits to), never on gpg-vl's code. Deterministic (seeded).
 
-``python tests/eval/response_set.py OUT.jsonl`` writes the set; ``scripts/eval_agreement.sh``
+``python tests/eval/response_set.py OUT.jsonl`` writes the set; ``scripts/mathvista_agreement.sh``
 scores it with both protocols and prints the agreement per style.
 """
 from __future__ import annotations

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # End-to-end check of `--extractor llm` against a real `vllm serve` on 127.0.0.1.
-#   flock /work/wt/heavy.lock bash scripts/eval_judge_vllm.sh MODEL_DIR [PREDICTIONS.jsonl]
+#   bash scripts/judge_vllm_check.sh MODEL_DIR [PREDICTIONS.jsonl]
 # Serves MODEL_DIR with vLLM (the .venv-vllm environment; on CPU gpu_memory_utilization 0.1 is
 # the share of host RAM it reserves), scores the predictions twice with the judge (the second
 # run must come from judge_cache.jsonl), then stops the server.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-MODEL=${1:?usage: eval_judge_vllm.sh MODEL_DIR [predictions.jsonl]}
+MODEL=${1:?usage: judge_vllm_check.sh MODEL_DIR [predictions.jsonl]}
 PREDS=${2:-}
 PORT=${PORT:-8765}
 OUT=${OUT:-$(mktemp -d)}
