@@ -16,9 +16,9 @@ import torch
 
 from gpg_vl.algorithms import alpha_from_counts, degenerate_group_mask
 from gpg_vl.processing import encode_prompts, render_prompt, select_rows
-from gpg_vl.rollout import Rollout, generate
+from gpg_vl.rollout import Rollout
 from gpg_vl.trainer.collectives import global_max, global_sum
-from gpg_vl.trainer.zero3 import weights_for_generation
+from gpg_vl.trainer.engine import sample, sampler_correction
 
 
 @dataclass
@@ -49,11 +49,7 @@ def draw(run, per_rank: int) -> tuple[Rollout, torch.Tensor, dict]:
     # samples on any rank and in any batch, so 1 and N processes follow the same trajectory.
     device = run.accelerator.device
     generators = [torch.Generator(device=device).manual_seed(cfg.train.seed * 1_000_003 + p) for p in positions]
-    with weights_for_generation(run) as all_done:
-        rollout = generate(run.policy, run.processor, batch, max_new_tokens=cfg.rollout.max_new_tokens,
-                           temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p, num_generations=g,
-                           all_done=all_done, generator=generators,
-                           encode_images_once=run.reuse_image_features)
+    rollout = sample(run, batch, samples, generators)  # rollout.engine: hf or vllm
     per_row = [s for s in samples for _ in range(g)]
     prompts = [render_prompt(s, run.encode_kwargs["prompt_template"]) for s in per_row]
     rewards, parts = run.reward_model.score(prompts, rollout.texts, per_row)
@@ -164,6 +160,7 @@ def update(run, pieces: list[Piece]) -> dict:
         acc.gradient_state._set_sync_gradients(last)  # DeepSpeed steps only at the boundary
         with acc.no_sync(run.logprob_model) if not last and acc.num_processes > 1 else contextlib.nullcontext():
             logprobs = run.logprob_model(prompt, local, ids, mask)  # [n, C]
+            logprobs = sampler_correction(run, ro, rows, logprobs, mask, stats)  # vllm: mismatch log, TIS
             extra = _baseline_inputs(run, prompt, local, ids, mask, logprobs)
             weight = 1.0 if adv is not None else 0.0
             adv = adv if adv is not None else torch.zeros(len(rows))
