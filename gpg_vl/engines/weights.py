@@ -27,11 +27,9 @@ def _is_lora_param(name: str) -> bool:
     return ".lora_" in name or name.startswith("lora_")
 
 
-def _owner(model, name: str):
-    module = model
-    for part in name.split(".")[:-1]:
-        module = getattr(module, part)
-    return module
+def _lora_layer(model, name: str):
+    """The peft LoraLayer around base weight ``name`` (``...q_proj.base_layer.weight`` -> ``...q_proj``)."""
+    return model.get_submodule(name.split(".base_layer.")[0])
 
 
 def _plan(model) -> list[tuple[str, str, list]]:
@@ -46,7 +44,7 @@ def _plan(model) -> list[tuple[str, str, list]]:
         target = name.removeprefix(PEFT_PREFIX).replace(".base_layer.", ".")
         needed = [param]
         if ".base_layer." in name and name.endswith(".weight"):
-            lora_module = _owner(model, name.replace(".base_layer.", ".__x."))  # the LoraLayer
+            lora_module = _lora_layer(model, name)  # the LoraLayer
             needed += [p for n, p in lora_module.named_parameters() if _is_lora_param(n)]
         plan.append((target, name, needed))
     return plan
@@ -55,7 +53,7 @@ def _plan(model) -> list[tuple[str, str, list]]:
 def _value(model, name: str, param) -> torch.Tensor:
     """The tensor vLLM gets for trainer parameter ``name`` (LoRA merged in), detached."""
     if ".base_layer." in name and name.endswith(".weight"):
-        lora_module = _owner(model, name.replace(".base_layer.", ".__x."))
+        lora_module = _lora_layer(model, name)
         merged = param.detach().clone()
         for adapter in getattr(lora_module, "active_adapters", []):
             if adapter in getattr(lora_module, "lora_A", {}):

@@ -7,6 +7,8 @@ engine takes ~25 s to start on 2 cores); each test pushes its own weights into i
 """
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -22,7 +24,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.vllm]
 
 MAX_NEW = 6
 OVERRIDES = ["model.min_pixels=12544", "model.max_pixels=12544", f"rollout.max_new_tokens={MAX_NEW}",
-             "rollout.vllm.gpu_memory_utilization=0.05", "rollout.vllm.enforce_eager=true",
+             "rollout.vllm.gpu_memory_utilization=0.1", "rollout.vllm.enforce_eager=true",
              "rollout.vllm.max_model_len=512"]
 
 
@@ -43,6 +45,9 @@ def engines(tiny_dirs, synthetic_data):
     from gpg_vl.engines.vllm import VllmEngine
     from gpg_vl.models import load_policy
 
+    # vLLM's CPU build sizes its KV cache as the fraction minus this whole process's memory (the
+    # trainer's included); a fixed 1 GiB keeps two engines beside pytest on a shared machine
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     samples = load_samples(str(synthetic_data["train"]))[:3]
     out = {}
     for family in ("qwen2_vl", "qwen2_5_vl"):
@@ -84,9 +89,30 @@ def test_greedy_tokens_identical_between_engines(family, engines, policy_factory
     assert theirs.completion_ids.tolist() == ours.completion_ids.tolist()
     assert torch.equal(theirs.completion_mask, ours.completion_mask)
     assert theirs.texts == ours.texts
-    # vLLM's log-prob of each greedy token is the trainer's
+    # teacher-forced, vLLM's log-probs of the greedy tokens are the trainer's
     lp = trainer_logprobs(model, prompts, ours.completion_ids)
-    assert (theirs.sampler_logprobs - lp).abs().max() < 1e-3
+    assert (vllm_logprobs(engine, prompts, ours.completion_ids) - lp).abs().max() < 1e-3
+    # the log-prob vLLM reports for each sampled token is that of the distribution sampled from:
+    # the trainer's softmax without the vision placeholder tokens (never sampled), renormalised
+    logits = next_token_logits(model, prompts, ours.completion_ids)  # [B, C, V]
+    logits[..., engine.banned] = float("-inf")
+    want = torch.log_softmax(logits, -1).gather(-1, ours.completion_ids[..., None]).squeeze(-1)
+    assert (theirs.sampler_logprobs - want).abs().max() < 1e-3
+
+
+def next_token_logits(model, prompts, completions: torch.Tensor) -> torch.Tensor:
+    """Logits [B, C, V] before each completion token, from one plain full forward."""
+    from gpg_vl.models.forward import base_and_head
+
+    b, p = prompts.batch["input_ids"].shape
+    trunk, head = base_and_head(model)
+    with torch.no_grad():
+        out = trunk(input_ids=torch.cat([prompts.batch["input_ids"], completions], 1),
+                    attention_mask=torch.cat([prompts.batch["attention_mask"], torch.ones_like(completions)], 1),
+                    mm_token_type_ids=torch.cat([prompts.batch["mm_token_type_ids"], torch.zeros_like(completions)], 1),
+                    pixel_values=prompts.batch["pixel_values"], image_grid_thw=prompts.batch["image_grid_thw"],
+                    use_cache=False)
+        return head(out.last_hidden_state[:, p - 1:-1]).float()
 
 
 def take_steps(model, prompts, k: int, lr: float = 0.05) -> None:
@@ -160,17 +186,17 @@ def _one_prompt(prompts, i: int) -> dict:
 
 
 def test_token_frequencies_follow_the_trainers_softmax(engines, policy_factory):
-    """2000 first tokens at temperature 0.7 / top-p 0.9 vs the trainer's tempered, truncated softmax."""
+    """2000 first tokens at temperature 2 / top-p 0.8 vs the trainer's tempered, truncated softmax."""
     engine, cfg, prompts = engines["qwen2_vl"]
     model = fresh_policy(policy_factory, "qwen2_vl", seed=7)
     engine.synced_version = None
     engine.sync(model, 0)
     old = (engine.cfg.temperature, engine.cfg.top_p, engine.cfg.max_new_tokens)
-    engine.cfg.temperature, engine.cfg.top_p, engine.cfg.max_new_tokens = 0.7, 0.9, 1
+    engine.cfg.temperature, engine.cfg.top_p, engine.cfg.max_new_tokens = 2.0, 0.8, 1
     try:
         one = _one_prompt(prompts, 0)
         n = 2000
-        out = engine.generate(one, prompts.images[:1], [0], n)
+        out = engine.generate(one, prompts.images[:1], None, n)  # unseeded: see engine.generate
     finally:
         engine.cfg.temperature, engine.cfg.top_p, engine.cfg.max_new_tokens = old
     counts = torch.bincount(out.completion_ids[:, 0], minlength=model.config.text_config.vocab_size).float()
@@ -180,9 +206,11 @@ def test_token_frequencies_follow_the_trainers_softmax(engines, policy_factory):
     trunk, head = base_and_head(model)
     with torch.no_grad():
         _, last, _ = prefill(trunk, one)
-        probs = torch.softmax(head(last[0]).float() / 0.7, -1)  # [V]
+        logits = head(last[0]).float()  # [V]
+        logits[engine.banned] = float("-inf")  # vision placeholders are never sampled (as in the hf engine)
+        probs = torch.softmax(logits / 2.0, -1)  # [V]
     sorted_p, order = probs.sort(descending=True)
-    keep = order[(sorted_p.cumsum(0) - sorted_p) <= 0.9]
+    keep = order[(sorted_p.cumsum(0) - sorted_p) < 0.8]
     truncated = torch.zeros_like(probs)
     truncated[keep] = probs[keep]
     truncated /= truncated.sum()
