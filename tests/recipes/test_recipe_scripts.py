@@ -248,3 +248,15 @@ def test_two_process_cpu_run_through_the_launch_script(tmp_path, tiny_dirs, synt
     assert (out / "final" / "config.json").is_file() and (out / "launch_command.sh").is_file()
     logged = (out / "metrics.jsonl").read_text().splitlines()
     assert len(logged) == 2
+
+
+def test_engine_choice_sets_the_rollout_engine():
+    """--engine vllm passes rollout.engine=vllm (GPG_VL_VENV names the environment to run in);
+    anything else is refused with the choices."""
+    script = SCRIPTS / "train_geoqa.sh"
+    base = ["--model", "Qwen/Qwen2.5-VL-3B-Instruct", "--output-dir", "/tmp/gpg_vl_engine_choice", "--dry-run"]
+    cmd = command(run(script, *base, "--engine", "vllm"))
+    assert "rollout.engine=vllm" in cmd
+    assert not any(a.startswith("rollout.engine") for a in command(run(script, *base)))  # hf: the config's
+    bad = run(script, *base, "--engine", "sglang")
+    assert bad.returncode == 2 and "--engine must be hf or vllm" in bad.stderr
