@@ -95,8 +95,19 @@ class VllmEngine:
                     f"{v.gpu_memory_utilization:g}; try rollout.vllm.gpu_memory_utilization="
                     f"{suggest_fraction(v.gpu_memory_utilization)} (or a smaller rollout.vllm.max_model_len)") from exc
             raise
-        if v.enable_sleep_mode:
-            self.llm.sleep(level=1)  # asleep until the first rollout
+        self.asleep = False
+        self.sleep()  # with rollout.vllm.enable_sleep_mode: asleep until the first sync
+
+    def sleep(self) -> None:
+        """Sleep mode (GPU): free the KV cache and offload the weights to host memory for the update."""
+        if self.cfg.vllm.enable_sleep_mode and not self.asleep:
+            self.llm.sleep(level=1)
+            self.asleep = True
+
+    def wake(self) -> None:
+        if self.asleep:
+            self.llm.wake_up()  # weights back on the device (before loading into them, as TRL does)
+            self.asleep = False
 
     # -- weights ---------------------------------------------------------------------------------
     def sync(self, policy, version) -> int:
@@ -107,6 +118,7 @@ class VllmEngine:
         # vLLM post-processes weights after loading (the CPU build repacks every linear weight and
         # leaves a size-0 parameter behind), so a plain load_weights cannot overwrite them; its
         # layerwise reload (what its own weight-transfer engines use) re-runs that processing.
+        self.wake()
         model_config = self.llm.llm_engine.model_config
         only_changing = self.synced_version is not None
         sent = 0
@@ -146,14 +158,12 @@ class VllmEngine:
     def generate(self, batch: dict, images: list[list], seeds: list[int] | None, num_generations: int,
                  greedy: bool = False) -> SampledRollout:
         """G completions per prompt of ``batch`` (``images``: each prompt's PIL images)."""
-        if self.cfg.vllm.enable_sleep_mode:
-            self.llm.wake_up()
+        self.wake()
         requests = self.requests(batch, images)
         params = [self.sampling_params(None if seeds is None else seeds[i], num_generations, greedy)
                   for i in range(len(requests))]
         outputs = self.llm.generate(requests, params, use_tqdm=False)
-        if self.cfg.vllm.enable_sleep_mode:
-            self.llm.sleep(level=1)  # free the KV cache and offload the weights for the update
+        self.sleep()
         return self.to_rollout(batch, outputs, num_generations)
 
     def to_rollout(self, batch: dict, outputs, g: int) -> SampledRollout:
