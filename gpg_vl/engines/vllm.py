@@ -70,6 +70,9 @@ class VllmEngine:
 
         check_supported(policy.config)
         v = rollout_cfg.vllm
+        if v.tensor_parallel_size != 1:  # needs prompts gathered over each TP group (TRL's tp_group): not built
+            raise VllmEngineError(f"rollout.vllm.tensor_parallel_size={v.tensor_parallel_size} is not supported yet: "
+                                  "use 1 (one engine per training process)")
         self.cfg = rollout_cfg
         self.processor = processor
         self.end_ids = end_token_ids(policy, processor.tokenizer)
