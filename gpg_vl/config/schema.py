@@ -73,7 +73,7 @@ class VllmConfig:
     gpu_memory_utilization: float = opt(0.3, "fraction of the device's memory the colocated vLLM engine may take "
                                              "(weights + KV cache); the trainer keeps the rest. On CPU it is a "
                                              "fraction of host memory: keep it small (0.1)")
-    tensor_parallel_size: int = opt(1, "vLLM tensor parallelism per engine (must divide the number of processes)")
+    tensor_parallel_size: int = opt(1, "vLLM tensor parallelism per engine (only 1 for now: one engine per process)")
     enable_sleep_mode: bool = opt(False, "GPU: free the KV cache and offload the engine's weights during the update")
     max_model_len: int | None = opt(None, "prompt + completion tokens the engine plans for (None: the model's own limit)")
     enforce_eager: bool = opt(False, "no CUDA graphs (slower decode, faster start, less memory)")
