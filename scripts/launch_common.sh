@@ -77,6 +77,8 @@ ${TASK_OPTIONS_HELP:-}Processes:
   --master-addr HOST    [MASTER_ADDR] address of node 0 (required when NNODES > 1)
   --master-port PORT    [MASTER_PORT] default 29500
   --deepspeed STAGE     [DEEPSPEED]   zero2 (default) | zero3 | zero3_offload | none (plain DDP)
+  --engine ENGINE       [ENGINE]      rollout sampler: hf (default) | vllm (one colocated vLLM engine per
+                                      process; runs in .venv-vllm, scripts/setup_vllm.sh)
   --accelerate-config F [ACCELERATE_CONFIG] use this accelerate YAML instead
   --cpu                 [DEVICE=cpu]  CPU processes with gloo DDP (testing; no DeepSpeed)
   --dry-run             [DRY_RUN=1]   check the config, print the command, launch nothing
@@ -107,7 +109,7 @@ _train_defaults() {
     NUM_GPUS="${NUM_GPUS:-}"; NNODES="${NNODES:-1}"; NODE_RANK="${NODE_RANK:-0}"
     MASTER_ADDR="${MASTER_ADDR:-}"; MASTER_PORT="${MASTER_PORT:-29500}"
     DEEPSPEED="${DEEPSPEED:-zero2}"; ACCELERATE_CONFIG="${ACCELERATE_CONFIG:-}"
-    DEVICE="${DEVICE:-gpu}"; DRY_RUN="${DRY_RUN:-0}"; RESUME="${RESUME:-0}"
+    DEVICE="${DEVICE:-gpu}"; DRY_RUN="${DRY_RUN:-0}"; RESUME="${RESUME:-0}"; ENGINE="${ENGINE:-}"
     USER_OVERRIDES=(); TASK_OVERRIDES=()
 }
 
@@ -138,6 +140,7 @@ _train_parse() {
             --master-addr) MASTER_ADDR="$value" ;;
             --master-port) MASTER_PORT="$value" ;;
             --deepspeed) DEEPSPEED="$value" ;;
+            --engine) ENGINE="$value" ;;
             --accelerate-config) ACCELERATE_CONFIG="$value" ;;
             *) if ! declare -F task_option >/dev/null || ! task_option "$name" "$value"; then
                    _die_usage "unknown option $name"
@@ -165,6 +168,12 @@ _train_check() {
         *) _die_usage "--deepspeed must be zero2, zero3, zero3_offload or none, got '$DEEPSPEED'" ;;
     esac
     case "$DEVICE" in gpu|cpu) ;; *) _die_usage "DEVICE must be gpu or cpu, got '$DEVICE'" ;; esac
+    case "$ENGINE" in ""|hf) ;;
+        vllm) # the trainer imports vLLM in process: it runs in the vLLM environment
+              GPG_VL_BIN="${GPG_VL_VENV:-$GPG_VL_ROOT/.venv-vllm}/bin"
+              [[ -x "$GPG_VL_BIN/python" ]] || _die_usage "--engine vllm needs $GPG_VL_BIN/python: run scripts/setup_vllm.sh" ;;
+        *) _die_usage "--engine must be hf or vllm, got '$ENGINE'" ;;
+    esac
     if [[ -z "$CONFIG" ]]; then
         local key
         key=$(model_key "$MODEL") || _die_usage "$key"
@@ -228,6 +237,7 @@ train_main() {
     local overrides=("model.path=$MODEL")
     [[ -n "$DATA" ]] && overrides+=("data.train=$DATA")
     overrides+=("train.output_dir=$OUTPUT_DIR" "${TASK_OVERRIDES[@]}")
+    [[ -n "$ENGINE" ]] && overrides+=("rollout.engine=$ENGINE")
     [[ "$RESUME" == 1 ]] && overrides+=("train.resume_from=auto")
     overrides+=("${USER_OVERRIDES[@]}")
     local world=$((NNODES * NUM_GPUS))

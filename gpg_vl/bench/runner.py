@@ -145,7 +145,7 @@ def _fmt(v) -> str:
 def format_table(result: dict) -> str:
     """The result as a Markdown table (gpg-vl | TRL | gpg-vl / TRL) with its setting and targets."""
     s, ours, trl = result["settings"], result["gpg_vl"], result["trl"] or {}
-    rows = [f"workload `{result['workload']}`: B = {s['prompts_per_step']} prompts x G = {s['num_generations']}, "
+    rows = [f"workload `{result['workload']}` (engine {s.get('engine', 'hf')}): B = {s['prompts_per_step']} prompts x G = {s['num_generations']}, "
             f"{s['max_new_tokens']} new tokens, images {'/'.join(map(str, s['image_sides']))} px, "
             f"micro-batch {s['micro_batch_size']}, {s['threads']} threads, {s['device']}; "
             f"medians over {ours['measured_steps']} steps after {s['warmup']} warm-up",

@@ -62,7 +62,16 @@ def trl_config(work: Workload, steps: int, out_dir: str):
         learning_rate=work.lr, lr_scheduler_type="constant", warmup_steps=0, max_grad_norm=1.0,
         max_steps=steps, seed=work.seed, shuffle_dataset=False, scale_rewards="none",
         use_cpu=not torch.cuda.is_available(), bf16=False, fp16=False, report_to=[], save_strategy="no",
-        logging_steps=10**6, disable_tqdm=True, dataloader_num_workers=0, log_completions=False)
+        logging_steps=10**6, disable_tqdm=True, dataloader_num_workers=0, log_completions=False,
+        **vllm_options(work))
+
+
+def vllm_options(work: Workload) -> dict:
+    """TRL's colocated vLLM (``use_vllm=True, vllm_mode="colocate"``) when the workload asks for it."""
+    if work.engine != "vllm":
+        return {}
+    return {"use_vllm": True, "vllm_mode": "colocate", "vllm_gpu_memory_utilization": work.vllm_memory,
+            "vllm_max_model_length": 1024}
 
 
 def build_trainer(work: Workload, paths: dict, steps: int, out_dir: str):
@@ -77,7 +86,7 @@ def build_trainer(work: Workload, paths: dict, steps: int, out_dir: str):
     try:
         trainer = GRPOTrainer(model=policy, reward_funcs=[distinct_char_reward], args=trl_config(work, steps, out_dir),
                               train_dataset=dataset(paths, work.seed), processing_class=processor)
-    except (TypeError, ValueError, AttributeError, ImportError) as exc:
+    except (TypeError, ValueError, AttributeError, ImportError, RuntimeError) as exc:
         raise TRLUnavailable(f"trl.GRPOTrainer rejected the workload: {type(exc).__name__}: {exc}") from exc
     return trainer, policy, processor
 

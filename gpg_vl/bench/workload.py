@@ -2,7 +2,10 @@
 
 ``tiny`` is the embedded demo's model (issue 2) on the demo's 112 px synthetic images; ``small``
 is a model where vision matters (issue 6: 4 layers, hidden 256, vision depth 4, 224-448 px
-images, G = 8). Both sides of a benchmark read the same saved checkpoint, the same JSONL rows
+images, G = 8); ``reasoning`` is the tiny model with 256-token completions, where decoding
+dominates the step. ``engine`` picks the sampler on both sides alike: each trainer's own
+generation (hf) or a colocated vLLM engine (gpg-vl ``rollout.engine=vllm``; TRL ``use_vllm=True,
+vllm_mode="colocate"``). Both sides of a benchmark read the same saved checkpoint, the same JSONL rows
 (the same PNG files) and the same reward function.
 
 The reward is dense on purpose (``distinct_char_reward``): a random-weight policy scores zero on
@@ -41,6 +44,8 @@ class Workload:
     lr: float = 1e-5
     rows: int = 96  # data rows written (cycled through by both samplers)
     seed: int = 0
+    engine: str = "hf"  # hf: each trainer's own generate; vllm: each with a colocated vLLM engine
+    vllm_memory: float = 0.3  # gpu_memory_utilization of the colocated engine (both sides)
 
     @property
     def min_pixels(self) -> int:
@@ -58,6 +63,9 @@ WORKLOADS = {
     "tiny": Workload("tiny"),
     "small": Workload("small", vision=dict(depth=4, embed_dim=256, num_heads=4, mlp_ratio=2),
                       image_sides=(224, 336, 448), prompts_per_step=4, micro_batch_size=8),
+    # reasoning-length completions (issue 11): decoding dominates the step, as in R1-style training
+    "reasoning": Workload("reasoning", prompts_per_step=4, num_generations=8, max_new_tokens=256,
+                          micro_batch_size=8),
 }
 
 

@@ -88,6 +88,17 @@ class DataConfig:
 
 
 @dataclass
+class VllmConfig:
+    gpu_memory_utilization: float = opt(0.3, "fraction of the device's memory the colocated vLLM engine may take "
+                                             "(weights + KV cache); the trainer keeps the rest. On CPU it is a "
+                                             "fraction of host memory: keep it small (0.1)")
+    tensor_parallel_size: int = opt(1, "vLLM tensor parallelism per engine (only 1 for now: one engine per process)")
+    enable_sleep_mode: bool = opt(False, "GPU: free the KV cache and offload the engine's weights during the update")
+    max_model_len: int | None = opt(None, "prompt + completion tokens the engine plans for (None: the model's own limit)")
+    enforce_eager: bool = opt(False, "no CUDA graphs (slower decode, faster start, less memory)")
+
+
+@dataclass
 class RolloutConfig:
     num_generations: int = opt(8, "G: completions sampled per prompt")
     max_new_tokens: int = opt(64, "maximum completion length in tokens")
@@ -96,6 +107,14 @@ class RolloutConfig:
     gather_zero3_for_generation: bool = opt(
         True, "ZeRO-3: gather the full weights once per rollout (fast; one full copy per rank) "
         "instead of layer by layer at every decoded token")
+    engine: Literal["hf", "vllm"] = opt("hf", "sampler: hf (gpg-vl's own decode loop, the reference) or vllm "
+                                              "(one in-process vLLM engine per training process, weights synced "
+                                              "after every optimizer step; pip install gpg-vl[vllm])")
+    vllm: VllmConfig = field(default_factory=VllmConfig, metadata={"help": "the colocated vLLM engine"})
+    importance_correction: Literal["none", "tis"] = opt(
+        "none", "tis: weight the policy-gradient term by min(pi_train / pi_sampler, tis_cap) per token, the "
+                "truncated importance sampling of Yao et al. 2025 (vllm engine only)")
+    tis_cap: float = opt(2.0, "cap C of the truncated importance weight (verl's default)")
 
 
 @dataclass
@@ -227,12 +246,27 @@ class Config:
             raise ValueError(f"algorithm.max_draws must be >= 1, got {self.algorithm.max_draws}")
         if self.train.prompts_per_step < 1 or self.train.micro_batch_size < 1:
             raise ValueError("train.prompts_per_step and train.micro_batch_size must be >= 1")
+        check_rollout_engine(self.rollout)
         check_step_count(self.train)
         unknown = [r for r in self.train.report_to if r not in REPORT_TO]
         if unknown:
             raise ValueError(f"train.report_to: unknown {unknown}; choose from {list(REPORT_TO)}")
         check_prompt_settings(self.data)
         check_values(self)
+
+
+def check_rollout_engine(rollout: RolloutConfig) -> None:
+    """vLLM settings in range; importance correction needs a sampler of its own."""
+    v = rollout.vllm
+    if not 0.0 < v.gpu_memory_utilization <= 1.0:
+        raise ValueError(f"rollout.vllm.gpu_memory_utilization must be in (0, 1], got {v.gpu_memory_utilization}")
+    if v.tensor_parallel_size < 1:
+        raise ValueError(f"rollout.vllm.tensor_parallel_size must be >= 1, got {v.tensor_parallel_size}")
+    if rollout.importance_correction == "tis" and rollout.engine != "vllm":
+        raise ValueError("rollout.importance_correction=tis corrects vLLM's sampling: set rollout.engine=vllm "
+                         "(the hf engine samples from the trainer's own weights)")
+    if rollout.tis_cap < 1.0:
+        raise ValueError(f"rollout.tis_cap must be >= 1, got {rollout.tis_cap}")
 
 
 def check_step_count(train: TrainConfig) -> None:

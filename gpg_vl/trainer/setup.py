@@ -38,6 +38,8 @@ class ModelParts:
     family: Family
     reuse_image_features: bool = False  # frozen vision tower: the update reuses sampling's image features
     reference: PreTrainedModel | None = None  # GRPO only: set by ``frozen_reference`` when RL starts
+    weights_version: int = 0  # optimizer steps applied in this process (a vllm sampler syncs on a change)
+    vllm_engine: object = None  # rollout.engine=vllm: the in-process engine, built on first use
 
 
 @dataclass

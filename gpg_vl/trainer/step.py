@@ -22,7 +22,7 @@ import torch
 
 from gpg_vl.algorithms import Algorithm, alpha_from_counts, degenerate_group_mask
 from gpg_vl.processing import encode_prompts, render_prompt, select_rows
-from gpg_vl.rollout import Rollout, generate, suppressed_token_ids
+from gpg_vl.rollout import Rollout, suppressed_token_ids
 from gpg_vl.config import Config
 from gpg_vl.trainer.collectives import global_max, global_sum
 from gpg_vl.trainer.plan import (
@@ -37,7 +37,7 @@ from gpg_vl.trainer.rewards import RewardModel
 from gpg_vl.trainer.setup import DataParts, ModelParts, OptimParts
 from gpg_vl.trainer.row_guard import encode_guarded
 from gpg_vl.trainer.rewards import completion_id_lists
-from gpg_vl.trainer.zero3 import weights_for_generation
+from gpg_vl.trainer.engine import mismatch_summary, sample, sampler_correction
 
 
 @dataclass
@@ -79,10 +79,7 @@ def draw(cfg: Config, accelerator, model: ModelParts, data: DataParts, reward_mo
     # samples on any rank and in any batch, so 1 and N processes follow the same trajectory.
     device = accelerator.device
     generators = [torch.Generator(device=device).manual_seed(cfg.train.seed * 1_000_003 + p) for p in positions]
-    with weights_for_generation(accelerator, model.logprob_model, ro.gather_zero3_for_generation) as all_done:
-        rollout = generate(model.policy, model.processor, batch, max_new_tokens=ro.max_new_tokens,
-                           temperature=ro.temperature, top_p=ro.top_p, num_generations=g, all_done=all_done,
-                           generator=generators, encode_images_once=model.reuse_image_features)
+    rollout = sample(cfg, accelerator, model, data, batch, samples, generators)  # rollout.engine: hf or vllm
     per_row = [s for s in samples for _ in range(g)]
     prompts = [render_prompt(s, data.encode_kwargs["prompt_template"]) for s in per_row]
     ids = completion_id_lists(rollout.completion_ids, rollout.completion_mask)
@@ -144,7 +141,7 @@ def plan_update(pieces: list[Piece], adv: Advantages, g: int, size: int, keep_ze
 
 # --- backward ----------------------------------------------------------------------------------
 
-def backward(accelerator, model: ModelParts, algorithm: Algorithm, temperature: float, pieces: list[Piece],
+def backward(accelerator, model: ModelParts, algorithm: Algorithm, rollout_cfg, pieces: list[Piece],
              plan: list[MicroBatch], adv: Advantages, loss_kwargs: dict) -> dict:
     """Forward and backward every micro-batch, the gradients synchronised at the last one only.
 
@@ -156,7 +153,7 @@ def backward(accelerator, model: ModelParts, algorithm: Algorithm, temperature: 
     gradient norm is NaN on every rank (``optimizer_step`` skips it).
     """
     acc = accelerator
-    loss_sum, metric_sums, nonfinite = 0.0, {}, False
+    loss_sum, metric_sums, nonfinite, mismatch = 0.0, {}, False, {}
     banned = torch.tensor(suppressed_token_ids(model.processor.tokenizer), dtype=torch.long)  # as sampling
     for k, mb in enumerate(plan):
         last = k == len(plan) - 1
@@ -169,8 +166,9 @@ def backward(accelerator, model: ModelParts, algorithm: Algorithm, temperature: 
             width = max(int(ro.completion_mask[mb.rows].sum(1).max()), 1)  # no padding past the longest row
             ids, mask = ro.completion_ids[mb.rows, :width], ro.completion_mask[mb.rows, :width]
             logprobs = model.logprob_model(prompt, local, ids, mask)  # [n, C]
-            extra = _baseline_inputs(algorithm, model.reference, temperature, prompt, local, ids, mask, logprobs,
-                                     banned)
+            logprobs = sampler_correction(rollout_cfg, ro, mb.rows, logprobs, mask, mismatch)  # vllm: log, TIS
+            extra = _baseline_inputs(algorithm, model.reference, rollout_cfg.temperature, prompt, local, ids, mask,
+                                     logprobs, banned)
             loss, metrics = algorithm.loss(logprobs, mb.advantages.to(logprobs.device), mask, alpha=adv.alpha,
                                            num_tokens=adv.num_tokens, num_sequences=adv.num_rows,
                                            **extra, **loss_kwargs)
@@ -189,6 +187,7 @@ def backward(accelerator, model: ModelParts, algorithm: Algorithm, temperature: 
     totals = global_sum(acc, [loss_sum, *(metric_sums[n] for n in names)])  # each rank holds a share
     stats = {"loss": float("nan") if nonfinite else totals[0], "nonfinite": int(nonfinite)}
     stats.update({n: t / adv.num_tokens for n, t in zip(names, totals[1:])})
+    stats.update(mismatch_summary(mismatch))  # this rank's sampler mismatch (vllm engine)
     return stats
 
 
@@ -231,6 +230,7 @@ def optimizer_step(accelerator, model: ModelParts, optim: OptimParts, counters: 
     counters["consecutive_nonfinite"] = 0
     optim.optimizer.step()
     optim.optimizer.zero_grad(set_to_none=True)
+    model.weights_version += 1  # a separate sampler (vllm) takes the new weights before its next rollout
     return {"grad_norm": grad_norm, "skipped": 0, "nonfinite": 0}
 
 
@@ -251,7 +251,7 @@ def update(run, pieces: list[Piece]) -> dict:
         plan = plan_update(pieces, adv, g, cfg.train.micro_batch_size, algorithm.needs_reference, run.accelerator)
         stats["micro_batches"] = len(plan)  # passes on this rank (the same on every rank)
         loss_kwargs = algorithm.loss_kwargs(options, cfg.rollout.max_new_tokens)
-        stats.update(backward(run.accelerator, run.model, algorithm, cfg.rollout.temperature, pieces, plan, adv,
+        stats.update(backward(run.accelerator, run.model, algorithm, cfg.rollout, pieces, plan, adv,
                               loss_kwargs))
         stats.update(optimizer_step(run.accelerator, run.model, run.optim, run.counters, cfg.train.max_grad_norm,
                                     bool(stats.pop("nonfinite"))))

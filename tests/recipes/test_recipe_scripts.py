@@ -278,3 +278,15 @@ def test_the_family_comes_from_the_checkpoint_s_config_json(tmp_path):
     result = run(SCRIPTS / "train_geoqa.sh", "--model", "Qwen/Qwen3-VL-2B-Thinking", "--output-dir", "o",
                  "--dry-run", NUM_GPUS="1")  # its template opens <think>: the Instruct recipe does not fit
     assert result.returncode == 2 and "no recipe configs/geoqa_qwen3vl_2b_thinking.yaml" in result.stderr
+
+
+def test_engine_choice_sets_the_rollout_engine():
+    """--engine vllm passes rollout.engine=vllm (GPG_VL_VENV names the environment to run in);
+    anything else is refused with the choices."""
+    script = SCRIPTS / "train_geoqa.sh"
+    base = ["--model", "Qwen/Qwen2.5-VL-3B-Instruct", "--output-dir", "/tmp/gpg_vl_engine_choice", "--dry-run"]
+    cmd = command(run(script, *base, "--engine", "vllm"))
+    assert "rollout.engine=vllm" in cmd
+    assert not any(a.startswith("rollout.engine") for a in command(run(script, *base)))  # hf: the config's
+    bad = run(script, *base, "--engine", "sglang")
+    assert bad.returncode == 2 and "--engine must be hf or vllm" in bad.stderr
