@@ -34,7 +34,7 @@ def run_side(work, paths: dict, steps: int, out_dir: str, reuse: bool) -> tuple[
     records = []
     for _ in range(steps):
         with counter.in_phase("gen"):
-            pieces, _ = collect(run.cfg, run.accelerator, run.model, run.data, run.reward_model)
+            pieces, _ = collect(run.cfg, run.accelerator, run.model, run.data, run.reward_model, run.counters)
         t0 = time.perf_counter()
         with counter.in_phase("update"):
             update(run, pieces)
