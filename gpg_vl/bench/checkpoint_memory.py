@@ -37,7 +37,7 @@ def measure(workload: str, root: str, checkpointing: bool, threads: int) -> dict
     cfg = config(work, prepare(work, root), 1, f"{root}/ckpt-memory-{int(checkpointing)}")
     cfg.model.gradient_checkpointing = checkpointing
     run = build_run(cfg)
-    pieces, _ = collect(run)
+    pieces, _ = collect(run.cfg, run.accelerator, run.model, run.data, run.reward_model, run.counters)
     kept = [0]
 
     def pack(t):
