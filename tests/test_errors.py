@@ -27,6 +27,8 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     assert err.startswith("gpg-vl train: error: config file not found") and err.count("\n") == 1
     assert cli.main(["train", "algorithm.name=grpo", "algorithm.adv_scale=std"]) == 2
     assert "'algorithm.adv_scale' is not an option of algorithm 'grpo'" in capsys.readouterr().err
+    assert cli.main(["train", "rewards=[{name: x"]) == 2  # an override whose value is not YAML
+    assert "override 'rewards=[{name: x'" in capsys.readouterr().err
     assert cli.main(["train", "--deepspeed", str(tmp_path / "ds.json")]) == 2
     assert "no such DeepSpeed config file" in capsys.readouterr().err
 

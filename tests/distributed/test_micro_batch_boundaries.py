@@ -63,7 +63,7 @@ def test_several_micro_batches_per_rank_match_one_process(engine, runs, tiny_dir
     assert all(r["micro_batches"] >= 2 for r in two), two  # each rank crosses the boundary
     assert [r["lr"] for r in two] == pytest.approx([r["lr"] for r in one])  # one schedule step per step
     # The gradient of step 1 (same weights, same batch): only the summation order differs.
-    assert two[0]["grad_norm"] == pytest.approx(one[0]["grad_norm"], rel=1e-5)
+    assert two[0]["grad_norm"] == pytest.approx(one[0]["grad_norm"], rel=1e-4)
     assert two[0]["loss"] == pytest.approx(one[0]["loss"], abs=1e-6)
     # Later steps start from weights that differ by float rounding; Adam's first steps are about
     # lr * sign(grad), so near-zero gradients of either sign move a few weights by up to ~1e-4
