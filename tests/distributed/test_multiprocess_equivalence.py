@@ -28,8 +28,6 @@ MODES = {  # mode -> (launcher arguments, config overrides)
     # a frozen vision tower: the update reuses sampling's image features (a list in the DDP input)
     "ddp_frozen_vision": (["--multi_gpu"], ["model.freeze_vision=true"]),
     "zero3_frozen_vision": (ZERO3, ["model.freeze_vision=true"]),
-    # gpg-vl's own checkpointing: ZeRO-3 gathers the weights again when a layer is recomputed
-    "zero3_checkpointing": (ZERO3, ["model.gradient_checkpointing=true"]),
 }
 
 
