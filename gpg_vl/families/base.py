@@ -2,7 +2,7 @@
 
 A family module (``gpg_vl/families/<model_type>.py``) defines one :class:`Family`: plain fields
 for what other code reads (patch and merge size, pixel limits, end and vision tokens, box frame,
-chat-template switches) and three functions for what differs in code (the tiny config, the
+chat-template switches) and functions for what differs in code (the tiny config, the
 processor, and the adapter between encoded images and the language model's vision inputs).
 Pure Python at import time: torch and transformers are imported inside the functions.
 """

@@ -1,7 +1,7 @@
 """Qwen3.5 dense (``qwen3_5``): natively multimodal, Qwen3-VL's vision tower without deepstack
 (patch 16, boxes 0-1000 relative), and a hybrid language model: three Gated DeltaNet
 linear-attention layers (a convolution state and a recurrent state per row) to each full-attention
-layer. The shared-prefix forward copies those states per row (``models.forward.repeat_rows``).
+layer. The shared-prefix forward copies those states per row (``models.cache.repeat_rows``).
 Its chat template reasons by default; ``enable_thinking=false`` writes an empty think block.
 """
 from __future__ import annotations

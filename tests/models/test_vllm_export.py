@@ -28,7 +28,8 @@ RUNS = {"qwen2_vl": ["model.lora.enabled=true", "model.lora.r=4", "model.lora.al
 NOT_ON_VLLM_CPU = {
     "qwen3_5": "vLLM's CPU Gated DeltaNet runs in bfloat16 only ('CPU GDN attention requires BF16'); "
                "the check compares float32 log-probs within 1e-3",
-    "qwen3_vl_moe": "runs (docs/benchmarks.md), left out of the suite for its time: Qwen3-VL's path is checked",
+    "qwen3_vl_moe": "vLLM 0.32 reads text_config.norm_topk_prob, which transformers 5.24 does not write for "
+                    "Qwen3-VL MoE ('Qwen3VLMoeTextConfig' object has no attribute 'norm_topk_prob')",
 }
 
 
