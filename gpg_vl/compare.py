@@ -22,9 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gpg_vl.errors import ConfigError
 
 
-class CompareError(ValueError):
+
+class CompareError(ConfigError):
     """A bad ``gpg-vl compare`` argument (variant spec, seeds, missing config)."""
 
 

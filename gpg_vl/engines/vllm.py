@@ -18,13 +18,14 @@ from dataclasses import dataclass
 import torch
 
 from gpg_vl.engines.weights import named_weights
+from gpg_vl.errors import ConfigError
 from gpg_vl.rollout import Rollout, end_token_ids, suppressed_token_ids
 
 # vLLM caps logit_bias at -100: exp(-100) ~ 4e-44, never drawn in practice (the hf engine uses -inf).
 BANNED_BIAS = -100.0
 
 
-class VllmEngineError(ValueError):
+class VllmEngineError(ConfigError):
     """vLLM cannot be used as configured (not installed, model not supported, memory)."""
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 
+from gpg_vl.errors import ModelError
 from gpg_vl.families.base import IMAGE_PLACEHOLDER, QWEN_SPECIAL_TOKENS, VISION_TOKENS, Family
 from gpg_vl.families.frames import (BOX_FRAMES, RESIZED_FRAMES, box_from_pixels, box_to_pixels, resized_size,
                                     smart_resize)
@@ -31,7 +32,7 @@ UNTESTED = {
 }
 
 
-class UnsupportedFamilyError(ValueError):
+class UnsupportedFamilyError(ModelError):
     """A model_type gpg-vl has no tested family module for."""
 
 
