@@ -17,7 +17,7 @@ except ImportError:  # older 5.x (the vLLM CPU environment's): attention layers 
     LinearAttentionLayer = None
 
 
-def _grad_safe_linear_layer():
+class GradSafeLinearAttentionLayer(LinearAttentionLayer or DynamicLayer):
     """transformers' ``LinearAttentionLayer`` whose recurrent state is replaced, not overwritten.
 
     The stock layer copies the new state into the old tensor in place (a fixed address for CUDA
@@ -25,26 +25,27 @@ def _grad_safe_linear_layer():
     a loss through a continued prefix fails ("modified by an inplace operation"). Assigning keeps
     every state of the graph intact; nothing here runs under CUDA graphs.
     """
-    from transformers.cache_utils import LinearAttentionLayer
 
-    class GradSafeLinearAttentionLayer(LinearAttentionLayer):
-        def update_recurrent_state(self, recurrent_states: torch.Tensor, state_idx: int = 0, **kwargs):
-            self.recurrent_states[state_idx] = recurrent_states
-            self.is_recurrent_states_initialized[state_idx] = True
-            return recurrent_states
-
-    return LinearAttentionLayer, GradSafeLinearAttentionLayer
+    def update_recurrent_state(self, recurrent_states: torch.Tensor, state_idx: int = 0, **kwargs):
+        self.recurrent_states[state_idx] = recurrent_states
+        self.is_recurrent_states_initialized[state_idx] = True
+        return recurrent_states
 
 
-def new_cache(trunk):
-    """An empty dynamic cache for ``trunk`` (layer types from its config)."""
+def _cache_with(trunk, layer_classes: dict):
+    """An empty DynamicCache for ``trunk`` (layer types from its config), each stock layer whose
+    type is in ``layer_classes`` replaced by the class given there; other layers stay as they are."""
     from transformers import DynamicCache
 
     cache = DynamicCache(config=trunk.config)
-    stock, safe = _grad_safe_linear_layer()
-    cache.layers = [safe(number_of_states=layer.number_of_states) if type(layer) is stock else layer
+    cache.layers = [layer_classes[type(layer)](**_layer_kwargs(layer)) if type(layer) in layer_classes else layer
                     for layer in cache.layers]
     return cache
+
+
+def new_cache(trunk):
+    """An empty dynamic cache for ``trunk`` (sampling: decoding grows it)."""
+    return _cache_with(trunk, {LinearAttentionLayer: GradSafeLinearAttentionLayer})
 
 
 def repeat_rows(cache, rows: torch.Tensor) -> None:
@@ -72,14 +73,11 @@ def prefix_cache(trunk):
     Each layer records its state on the first call and returns what a prefill returns; a second
     call (the layer recomputed in backward) returns its own new state and records nothing.
     """
-    from transformers import DynamicCache
-
-    cache = DynamicCache(config=trunk.config)
     record = {DynamicLayer: _RecordOnceLayer, LinearAttentionLayer: _RecordOnceLinearLayer}
+    cache = _cache_with(trunk, record)
     for layer in cache.layers:
-        if type(layer) not in record:
+        if type(layer) not in record.values():
             raise NotImplementedError(f"the grouped update has no prompt cache for {type(layer).__name__} layers")
-    cache.layers = [record[type(layer)](**_layer_kwargs(layer)) for layer in cache.layers]
     return cache
 
 
