@@ -44,24 +44,18 @@ def vllm_engine(cfg: Config, accelerator, model: ModelParts):
     return model.vllm_engine
 
 
-def prompt_images(parts, samples: list[dict]) -> list[list]:
-    """Each prompt's images as the trainer's processor received them (qwen_vl_utils-resized);
-    ``parts`` has the ``processor`` and the ``encode_kwargs``."""
+def prompt_images(processor, encode_kwargs: dict, samples: list[dict]) -> list[list]:
+    """Each prompt's images as the trainer's processor received them (qwen_vl_utils-resized)."""
     from qwen_vl_utils import process_vision_info
 
     from gpg_vl.processing import prompt_text, sample_images
 
     out = []
     for sample in samples:
-        _, messages = prompt_text(parts.processor, sample, sample_images(sample), **parts.encode_kwargs)
+        _, messages = prompt_text(processor, sample, sample_images(sample), **encode_kwargs)
         images, _ = process_vision_info(messages)
         out.append(list(images or []))
     return out
-
-
-class _Prompts:
-    def __init__(self, processor, encode_kwargs: dict):
-        self.processor, self.encode_kwargs = processor, encode_kwargs
 
 
 def sample_vllm(cfg: Config, accelerator, model: ModelParts, data: DataParts, batch: dict, samples: list[dict],
@@ -71,7 +65,7 @@ def sample_vllm(cfg: Config, accelerator, model: ModelParts, data: DataParts, ba
         engine.sync(model.policy, model.weights_version)
     # distinct per-prompt seeds: vLLM gives sample k of a request seed + k
     seeds = [(s * 65_537) % (1 << 62) for s in seeds]
-    images = prompt_images(_Prompts(model.processor, data.encode_kwargs), samples)
+    images = prompt_images(model.processor, data.encode_kwargs, samples)
     rollout = engine.generate(batch, images, seeds, cfg.rollout.num_generations)
     device = accelerator.device
     if model.reuse_image_features:  # frozen vision tower: the update reuses the encoded images

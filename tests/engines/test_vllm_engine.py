@@ -35,7 +35,7 @@ class Prompts:
         self.encode_kwargs = prompt_kwargs(cfg)
         self.processor = processor
         self.batch = encode_prompts(processor, samples, **self.encode_kwargs)
-        self.images = prompt_images(self, samples)
+        self.images = prompt_images(processor, self.encode_kwargs, samples)
 
 
 @pytest.fixture(scope="module")
