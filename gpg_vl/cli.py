@@ -242,6 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     from gpg_vl.errors import USER_ERRORS
 
     args = build_parser().parse_args(argv)
+    # Before any command imports a library: saving the demo's tiny model imports DeepSpeed's
+    # accelerator probe, which warns and draws progress bars unless told first.
+    from gpg_vl.console import quiet_third_party
+
+    quiet_third_party()
     try:
         return args.fn(args) or 0
     except USER_ERRORS as exc:

@@ -38,7 +38,10 @@ def quiet_third_party() -> None:
         for category in (FutureWarning, UserWarning):
             warnings.filterwarnings("once", category=category)
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
-    torch = sys.modules.get("torch")
+    try:
+        import torch
+    except ImportError:
+        torch = None
     if torch is not None and "DS_ACCELERATOR" not in os.environ and not torch.cuda.is_available():
         # What DeepSpeed picks anyway without a GPU, said up front so it does not warn about it.
         os.environ["DS_ACCELERATOR"] = "cpu"

@@ -190,3 +190,22 @@ def test_start_block_engine_line_in_plain_words():
     assert engine(acc("MULTI_GPU", 8, device="cuda")).startswith("cuda, 8 processes (DDP)")
     zero3 = SimpleNamespace(deepspeed_config={"zero_optimization": {"stage": 3}})
     assert engine(acc("DEEPSPEED", 2, zero3)).startswith("cpu, 2 processes (DeepSpeed ZeRO-3)")
+
+
+def test_building_the_demo_model_prints_no_warning_or_progress_bar(tmp_path):
+    # What every CLI command does first (``gpg_vl.cli.main``), in a fresh process where nothing has
+    # imported torch yet: saving the tiny model imports DeepSpeed's accelerator probe (which warned
+    # "Setting accelerator to CPU") and drew a "Writing model shards" bar.
+    code = ("import sys; from pathlib import Path; from gpg_vl.console import quiet_third_party; "
+            "quiet_third_party(); from gpg_vl.models.tiny import build_tiny; "
+            "from gpg_vl.data.synthetic import tokenizer_corpus; "
+            "build_tiny(Path(sys.argv[1]), family='qwen2_vl', seed=0, corpus=tokenizer_corpus()); print('built')")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONWARNINGS": "default", "OMP_NUM_THREADS": "1"}
+    env.pop("DS_ACCELERATOR", None)
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    console = done.stdout + done.stderr
+    assert "built" in done.stdout
+    assert not re.search(r"Warning|WARNING", console), console
+    assert "it/s]" not in console, console
