@@ -352,7 +352,7 @@ def load_samples(path_or_hub_id: str | os.PathLike, *, split: str = "train",
     if check_images not in CHECK_MODES:
         raise ValueError(f"check_images={check_images!r}; expected one of {CHECK_MODES}")
     counter = BadImageCounter(on_bad_image)
-    prompts = LongPromptCounter(prompt_length, max_prompt_length, on_long_prompt)
+    prompts = LongPromptCounter(length=prompt_length, max_length=max_prompt_length, policy=on_long_prompt)
     bad_rows = BadRowCounter(on_bad_row)
     name = os.fspath(path_or_hub_id)
     if column_map:

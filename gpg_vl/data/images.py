@@ -26,12 +26,13 @@ import logging
 import os
 import stat
 import warnings
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image, ImageOps
 
+from gpg_vl.data.skips import SkipCounter
 from gpg_vl.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,6 @@ logger = logging.getLogger(__name__)
 # Pillow's own decompression-bomb warning threshold (~ 9.5k x 9.5k): larger than any photo a
 # VLM dataset ships, far below what would exhaust a training node's memory once decoded.
 DEFAULT_MAX_PIXELS = 89_478_485
-BAD_IMAGE_POLICIES = ("error", "skip")
 # The Qwen-VL image processors refuse a longer/shorter side ratio above 200 (transformers'
 # qwen2_vl smart_resize: "absolute aspect ratio must be smaller than 200").
 MAX_ASPECT_RATIO = 200
@@ -219,30 +219,19 @@ def to_rgb(img: Image.Image) -> Image.Image:
 
 
 @dataclass
-class BadImageCounter:
-    """What to do with an image that fails to load: raise (``"error"``) or skip and count.
-
-    Skips are logged (the first ``log_first`` in full) and counted, so a run that silently lost
-    a third of its data shows it in the load summary instead of in its results.
-    """
+class BadImageCounter(SkipCounter):
+    """What to do with an image that fails to load: raise (``"error"``, the default) or skip and
+    count."""
 
     policy: str = "error"
-    log_first: int = 5
-    skipped: int = 0
-    messages: list[str] = field(default_factory=list)
-
-    def __post_init__(self):
-        if self.policy not in BAD_IMAGE_POLICIES:
-            raise ValueError(f"on_bad_image={self.policy!r}; expected one of {BAD_IMAGE_POLICIES}")
+    key: ClassVar[str] = "on_bad_image"
+    what: ClassVar[str] = "a row with a bad image"
 
     def record(self, error: ImageLoadError) -> None:
         """Raise ``error`` under the "error" policy; otherwise count it and log it."""
         if self.policy == "error":
             raise error
-        self.skipped += 1
-        if len(self.messages) < self.log_first:
-            self.messages.append(str(error))
-            logger.warning("skipping row with a bad image (%d so far): %s", self.skipped, error)
+        self.skip(str(error))
 
     def summary(self) -> str:
         return f"skipped {self.skipped} row(s) with bad images" if self.skipped else "no bad images"

@@ -9,15 +9,12 @@ the caller passes (the trainer counts with the processor: ``gpg_vl.processing.pr
 """
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, field
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, ClassVar
 
+from gpg_vl.data.skips import SkipCounter
 from gpg_vl.errors import DataError
 
-logger = logging.getLogger(__name__)
-
-LONG_PROMPT_POLICIES = ("skip", "error")
 PromptLength = Callable[[dict, list], int]  # (sample, its images' (W, H)) -> prompt tokens
 
 
@@ -26,20 +23,17 @@ class PromptTooLongError(DataError):
 
 
 @dataclass
-class LongPromptCounter:
+class LongPromptCounter(SkipCounter):
     """Measures prompts and raises (``"error"``) or skips and counts (``"skip"``) the long ones."""
 
     length: PromptLength | None = None
     max_length: int | None = None
-    policy: str = "skip"
-    log_first: int = 5
-    skipped: int = 0
     longest: int = 0
-    messages: list[str] = field(default_factory=list)
+    key: ClassVar[str] = "on_long_prompt"
+    what: ClassVar[str] = "a row whose prompt is too long"
 
     def __post_init__(self):
-        if self.policy not in LONG_PROMPT_POLICIES:
-            raise ValueError(f"on_long_prompt={self.policy!r}; expected one of {LONG_PROMPT_POLICIES}")
+        super().__post_init__()
         if (self.length is None) != (self.max_length is None):
             raise ValueError("max_prompt_length and prompt_length (the counting function) go together")
 
@@ -56,11 +50,8 @@ class LongPromptCounter:
                    f"({len(sizes)} image(s) included), longer than max_prompt_length {self.max_length}")
         if self.policy == "error":
             raise PromptTooLongError(message + "; raise the limit, or set on_long_prompt=skip to drop such rows")
-        self.skipped += 1
         self.longest = max(self.longest, n)
-        if len(self.messages) < self.log_first:
-            self.messages.append(message)
-            logger.warning("skipping a row whose prompt is too long (%d so far): %s", self.skipped, message)
+        self.skip(message)
         return False
 
     def summary(self) -> str:

@@ -16,15 +16,12 @@ later need from it, before any weight loads.
 from __future__ import annotations
 
 import json
-import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from gpg_vl.data.schema import SchemaError
+from gpg_vl.data.skips import SkipCounter
 
-logger = logging.getLogger(__name__)
-
-BAD_ROW_POLICIES = ("skip", "error")
 # Names TRL (and gpg-vl) pass to reward functions as keyword arguments; a data column of the same
 # name would collide with them ("got multiple values for argument 'completions'").
 RESERVED_COLUMNS = ("prompts", "completions", "completion_ids", "trainer_state", "log_extra", "log_metric")
@@ -44,25 +41,13 @@ def vision_tokens() -> tuple[str, ...]:
 
 
 @dataclass
-class BadRowCounter:
+class BadRowCounter(SkipCounter):
     """Raise (``"error"``) or skip, count and log (``"skip"``) rows that fail a check."""
-
-    policy: str = "skip"
-    log_first: int = 5
-    skipped: int = 0
-    messages: list[str] = field(default_factory=list)
-
-    def __post_init__(self):
-        if self.policy not in BAD_ROW_POLICIES:
-            raise ValueError(f"on_bad_row={self.policy!r}; expected one of {BAD_ROW_POLICIES}")
 
     def record(self, message: str) -> None:
         if self.policy == "error":
             raise BadRowError(message + " (data.on_bad_row=skip drops such rows instead)")
-        self.skipped += 1
-        if len(self.messages) < self.log_first:
-            self.messages.append(message)
-            logger.warning("skipping a bad row (%d so far): %s", self.skipped, message)
+        self.skip(message)
 
     def summary(self) -> str:
         return f"skipped {self.skipped} bad row(s)" if self.skipped else "no bad rows"

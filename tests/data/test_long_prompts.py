@@ -94,6 +94,6 @@ def test_skipping_everything_is_an_error_that_says_why(processor, data):
 
 def test_counter_options_are_checked():
     with pytest.raises(ValueError, match="on_long_prompt"):
-        LongPromptCounter(lambda s, z: 0, 10, "truncate")
+        LongPromptCounter(length=lambda s, z: 0, max_length=10, policy="truncate")
     with pytest.raises(ValueError, match="go together"):
-        LongPromptCounter(None, 10)
+        LongPromptCounter(max_length=10)
