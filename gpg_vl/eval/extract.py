@@ -31,7 +31,7 @@ MAX_DIGITS = 30  # a longer digit run is no answer; it reads as "inf"
 # Unicode minus signs and full-width digits / punctuation read as ASCII (NFKC would also turn
 # "cm²" into "cm2", changing the answer).
 _MINUS = str.maketrans({"\u2212": "-", "\u2012": "-", "\u2013": "-", "\ufe63": "-", "\uff0d": "-",
-                        "\uff0e": ".", "\uff0c": ",", "\uff08": "(", "\uff09": ")",
+                        "\uff0e": ".", "\u3002": ".", "\uff0c": ",", "\uff1b": ";", "\uff08": "(", "\uff09": ")",
                         **{chr(0xFF10 + i): str(i) for i in range(10)},
                         **{chr(0xFF21 + i): chr(65 + i) for i in range(26)}})
 _TAG = re.compile(r"<(/?)answer>", re.IGNORECASE)
@@ -39,15 +39,19 @@ _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 # "the (final|correct) answer is", "Answer:", "the correct option is", "**Final Answer:**".
 # Only literal words and bounded gaps, so matching is linear.
 _STATEMENT = re.compile(
-    r"(?:答案(?:是|为|應該是|应该是)?[ \t]*[:：]?|\b(?:(?:final|correct|right|best|most\s+likely)\s+)?"
-    r"(?:answer|option|choice)(?:\s+letter)?\b)\**[ \t]*"
+    r"(?:(?:答案|选项|選項)(?:选项|選項)?(?:应该是|應該是|应该为|应是|应为|是|为|為|选|選)[ \t]*[:：]?"
+    r"|答案[ \t]*[:：]"
+    r"|\b(?:(?:final|correct|right|best|most\s+likely)\s+)?"
+    r"(?:answer|option|choice)(?:\s+letter)?\b\**[ \t]*"
     r"(?:(?:is|should\s+be|would\s+be|will\s+be|must\s+be|=|would\s+have\s+to\s+be)\b"
-    r"(?:[ \t]+(?:therefore|thus|then|likely|probably|clearly|indeed|simply))?|[:：])"
+    r"(?:[ \t]+(?:therefore|thus|then|likely|probably|clearly|indeed|simply))?|[:：]))"
     r"[ \t*:]*", re.IGNORECASE)
 # "B is the correct answer", "(B) is correct", "option B is right".
 _LETTER_FIRST = re.compile(
     r"(?:\b(?:option|choice)[ \t]+)?(?<![\w(])\(?([A-Z])\)?[ \t]+is[ \t]+(?:the[ \t]+)?"
-    r"(?:correct|right|best)\b")
+    r"(?:correct|right|best)\b"
+    r"|(?:选项|選項)[ \t]*\(?([A-Z])\)?[ \t]*(?:是|为)?[ \t]*(?:正确|正確)"  # "选项A正确"
+    r"|(?:^|(?<=[,.;:\s]))(?:选|選)[ \t]*\(?([A-Z])\)?(?![A-Za-z])")  # "..., 选 C"
 _REFUSAL = re.compile(
     r"\b(?:cannot|can ?not|can't|unable to|not possible to|impossible to|insufficient|"
     r"not enough information|i'm sorry|i am sorry|sorry|none of the|not clear|unclear)\b",
@@ -170,7 +174,7 @@ def find_answer(response, whole: bool = False) -> Answer:
     for m in _STATEMENT.finditer(text):
         found.append((m.start(), "statement", _line_after(text, m.end())))
     for m in _LETTER_FIRST.finditer(text):
-        found.append((m.start(), "statement", m.group(1)))
+        found.append((m.start(), "statement", next(g for g in m.groups() if g)))
     found = [f for f in found if _tidy(f[2])]
     if not found:
         return Answer(None)

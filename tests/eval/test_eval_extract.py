@@ -118,3 +118,21 @@ def test_untagged_answers_read_alike_on_every_benchmark(geoqa_file, superclevr_f
 def test_long_digit_runs_are_no_numbers():
     found = numbers_in("9" * 100_000)  # capped input: head and tail, each an over-long run
     assert found and all(v == float("inf") for _, v in found)
+
+
+@pytest.mark.parametrize("response, letter", [
+    # Chinese conclusions as ChatGPT / GPT-4 / Claude write them on the GeoQA-style records
+    ("所以，CD = AB / 2 = 10 / 2 = 5\n\n所以，答案是 A (5)。", "A"),
+    ("∠FAE=180°-70°=110°\n\n因此,答案为C。", "C"),
+    ("* 所以EF = BC = 8\n\n所以答案是C", "C"),
+    ("所以，CD的长为5，答案选项为A。", "A"),
+    ("所以，∠BCH的大小为30°，选项为C。", "C"),
+    ("因此，CD的长为5，选项A正确。", "A"),
+    ("* 综上,S△ABC = 8\n\n所以选项B是正确答案。", "B"),
+    ("所以 △BCD 是一个等边三角形\nBD = BC = 2\n\n因此,BD 的长为 2,选 C。", "C"),
+    ("所以DE的长是7。\n\n答案是7，对应选项是(D)。", "D"),
+])
+def test_chinese_answer_statements(response, letter):
+    from gpg_vl.eval.choices import read_choice
+
+    assert read_choice(response, ["5", "6", "8", "10"])[1] == ord(letter) - ord("A")
