@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 
 from gpg_vl.eval.extract import (MAX_SIMILAR_CHARS, Answer, find_answer, first_clause, is_refusal,
-                                 own_answer)
+                                 numbers_in, own_answer, sentences)
 from gpg_vl.verifiers.choice import normalize_choice_text
 
 MAX_CHOICE_CHARS = 300  # longer choice texts are compared by their first 300 characters
@@ -250,7 +250,68 @@ def read_choice(response, choices: list[str], whole: bool = False) -> tuple[Answ
     index = _last_line_choice(text, choices)
     if index is None and len(text) <= MAX_SIMILAR_CHARS:
         index, hedge = choice_in_text(text, choices, polarity=True)
+        if index is None and not hedge:
+            index = _sentence_choice(text, choices, keys)
         return Answer(text, "response", hedge), None if hedge else index
+    if index is None:
+        index = _sentence_choice(text, choices, keys)
     if index is None:
         index = _yes_no(text, choices)
     return Answer(text[-MAX_SIMILAR_CHARS:], "last_line"), index
+
+
+_NOT = re.compile(r"\b(?:not|no|never|neither|nor|cannot|isn't|aren't|wasn't|weren't|doesn't|"
+                  r"don't|won't|wouldn't)\b", re.IGNORECASE)
+_VALUE_MARK = re.compile(r"=|\b(?:is|are|be|equals|was|of|at|to)\b|:")
+
+
+def _sentence_choice(text: str, choices: list[str], keys: list[str]) -> int | None:
+    """A long response that states no answer, read as a grader (MathVista's GPT extractor)
+    reads it: its last sentence, else its first, names exactly one option, by the option's
+    text as whole words ("... would be the fish population") or by the option's value
+    ("Therefore, x = 130.0" for "130°"). Sentences with a negation or naming several options
+    name nothing; yes/no questions are left to their polarity."""
+    if sorted(k.casefold() for k in keys) == ["no", "yes"]:
+        return None
+    parts = sentences(text[-4000:])
+    head = sentences(text[:600])
+    for sentence in ([parts[-1]] if parts else []) + head[:1]:
+        if is_refusal(sentence) or _NOT.search(sentence) or "?" in sentence:
+            continue
+        values = _choice_values(choices)
+        if values is not None:  # numeric options: the value stated, not any number named
+            index = _value_choice(sentence, values)  # "If AB = 8 ..., the diameter is 12."
+        else:
+            named = _contained(sentence, choices, keys)
+            index = named.pop() if len(named) == 1 else None
+        if index is not None:
+            return index
+    return None
+
+
+def _choice_values(choices: list[str]) -> list[float] | None:
+    """Each option's value when every option is one number ("50°", "4.40米", "0.30%") and the
+    values differ, else None."""
+    values = []
+    for choice in choices:
+        found = numbers_in(choice[:MAX_CHOICE_CHARS])
+        if len(found) != 1 or not _NUMERIC_CHOICE.fullmatch(choice):
+            return None
+        values.append(found[0][1])
+    return values if len(set(values)) == len(values) else None
+
+
+_NUMERIC_CHOICE = re.compile(r"[\s\d.,\-+$%°a-zA-Z²³\u4e00-\u9fff]*")
+
+
+def _value_choice(sentence: str, values: list[float]) -> int | None:
+    """The option whose value the sentence states: the number after its last '=' or "is",
+    else its only number."""
+    found = numbers_in(sentence)
+    marks = [m.end() for m in _VALUE_MARK.finditer(sentence)]
+    after = [v for p, v in found if marks and p >= marks[-1]]
+    stated = after[:1] or ([found[0][1]] if len({v for _, v in found}) == 1 else [])
+    if not stated:
+        return None
+    hits = [i for i, v in enumerate(values) if abs(v - stated[0]) <= 1e-9 * max(1.0, abs(v))]
+    return hits[0] if len(hits) == 1 else None

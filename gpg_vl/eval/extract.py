@@ -148,12 +148,29 @@ _NEXT_QUESTION = re.compile(r"\n\s*(?:Question|Q|Hint)\s*\d*\s*:", re.IGNORECASE
 def own_answer(response, whole: bool = False) -> str:
     """The response up to a new "Question:" it goes on to invent (base and few-shot models
     continue with made-up exercises; a grader reads the answer to the question asked).
-    ``whole``: the whole response (the official protocol's GPT extractor reads it all)."""
+    ``whole``: the text MathVista's GPT extractor reads instead (the official protocol's
+    stand-in): the last exercise of the response that is answered, by an answer statement or a
+    concluding "Therefore ... 541" (GPT reads the final answer given, measured on the released
+    outputs: docs/benchmarks.md); the first when the invented ones are left unanswered."""
     text = clean(response)
-    if whole:
+    starts = [m.start() for m in _NEXT_QUESTION.finditer(text)]
+    if not starts or not text[:starts[0]].strip():
         return text
-    m = _NEXT_QUESTION.search(text)
-    return text[:m.start()] if m and text[:m.start()].strip() else text
+    if not whole:
+        return text[:starts[0]]
+    segments = [text[a:b] for a, b in zip([0] + starts, starts + [len(text)])]
+    for segment in reversed(segments[1:]):
+        if _answered(segment):
+            return segment
+    return segments[0]
+
+
+_CONCLUSION = re.compile(r"(?:^|\n|[.:]\s)[\s*\-]*(?:therefore|thus|hence|so|in total|total)\b[^\n]{0,200}?\d",
+                         re.IGNORECASE)
+
+
+def _answered(segment: str) -> bool:
+    return find_answer(segment).text is not None or bool(_CONCLUSION.search(segment))
 
 
 def find_answer(response, whole: bool = False) -> Answer:
@@ -260,7 +277,8 @@ def stated_number(text: str) -> tuple[float | None, bool]:
     return nums[0][1], False
 
 
-def _sentences(text: str) -> list[str]:
+def sentences(text: str) -> list[str]:
+    """The sentences and lines of ``text``, in order."""
     return [s for s in re.split(r"(?<=[.!?])\s+|\n+", text) if s.strip()]
 
 
@@ -283,7 +301,7 @@ def unstated_number(text: str, whole: bool = False) -> float | None:
         found = numbers_in(text.strip()[there.end():], words=True)
         if found and found[0][0] == 0:
             return found[0][1]
-    for sentence in reversed(_sentences(text[-4000:])):
+    for sentence in reversed(sentences(text[-4000:])):
         found = numbers_in(sentence, words=short)
         if not found:
             continue
