@@ -40,7 +40,7 @@ _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 # Only literal words and bounded gaps, so matching is linear.
 _STATEMENT = re.compile(
     r"(?:(?:答案|选项|選項)(?:选项|選項)?(?:应该是|應該是|应该为|应是|应为|是|为|為|选|選)[ \t]*[:：]?"
-    r"|答案[ \t]*[:：]"
+    r"|答案[ \t]*[:：]|\bfinal[ \t]+(?:value|result)[ \t]+(?:is|=)"  # "... and the final value is 2"
     r"|\b(?:(?:final|correct|right|best|most\s+likely)\s+)?"
     r"(?:answer|option|choice)(?:\s+letter)?\b\**[ \t]*"
     r"(?:(?:is|should\s+be|would\s+be|will\s+be|must\s+be|=|would\s+have\s+to\s+be)\b"
@@ -282,6 +282,8 @@ def sentences(text: str) -> list[str]:
     return [s for s in re.split(r"(?<=[.!?])\s+|\n+", text) if s.strip()]
 
 
+_BOLD = re.compile(r"\*\*([^*\n]{1,40})\*\*")
+_SUPPORT = re.compile(r"```[^`]*(?:```|$)|^(?:[ \t]*\||[^\n]*[ \t]\|[ \t])[^\n]*$", re.MULTILINE)
 _THERE_ARE = re.compile(r"(?:in the \w+,\s*)?there (?:are|were|is|was)\s+", re.IGNORECASE)
 
 
@@ -296,6 +298,10 @@ def unstated_number(text: str, whole: bool = False) -> float | None:
         return None
     if len(_distinct([v for _, v in nums])) == 1:
         return nums[0][1]
+    bold = _distinct([v for m in _BOLD.finditer(text) for _, v in numbers_in(m.group(1))])
+    if len(bold) == 1:  # "It is reached in the year **2009**." (markdown marks the answer)
+        return bold[0]
+    text = _SUPPORT.sub("\n", text)  # a table or code after the answer is no conclusion
     there = _THERE_ARE.match(text.strip())
     if there and short:  # "There are two bars with values smaller than 0."
         found = numbers_in(text.strip()[there.end():], words=True)

@@ -136,3 +136,28 @@ def test_chinese_answer_statements(response, letter):
     from gpg_vl.eval.choices import read_choice
 
     assert read_choice(response, ["5", "6", "8", "10"])[1] == ord(letter) - ord("A")
+
+
+@pytest.mark.parametrize("text, value", [
+    # a chat model's answer in markdown bold, explained afterwards with other numbers
+    ("The military expenditure value was lower than 0.2% in **1970**.\n\nAccording to the "
+     "image, the expenditure was 0.1% in 1970 and rose to 0.3% by 1985.", 1970.0),
+    ("The median number of grocery stores is **5**. Half of the towns have 5 or fewer stores, "
+     "and half of the towns have 6 or more grocery stores.", 5.0),
+    # a table or code after the conclusion is supporting material, not the answer
+    ("Therefore, the most accurate algorithm is 100% - 20% = 80% more accurate.\n\nHere is a "
+     "table:\n\nAlgorithm | Accuracy\n------- | --------\nWheat | 100%\nNiece | 20%\n", 80.0),
+    ("So the total is 18.\n```python\ndef cost(oval, star):\n    return 2 * oval + 2 * star\n"
+     "print(cost(4, 5))\n```\n", 18.0),
+    # MathVista's prompt asks for "the final value": "and the final value is 2"
+    ("In 2008, 2011 and 2014 imports were above average, and the final value is 2. Those years "
+     "are 2008 and 2014 only.", 2.0),
+])
+def test_bold_tables_and_final_value(text, value):
+    assert read_number(text)[1] == value
+
+
+def test_an_introduction_to_the_answer_is_no_statement():
+    text = ("Okay, here is the answer with the final value:\n\nThe model has 9 dots divided into "
+            "3 equal groups. There are 3 dots in each group.")
+    assert read_number(text)[1] == 3.0
