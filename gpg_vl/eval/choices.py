@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 
 from gpg_vl.eval.extract import (MAX_SIMILAR_CHARS, Answer, find_answer, first_clause, is_refusal,
-                                 numbers_in, own_answer, sentences)
+                                 numbers_in, own_answer, plain_latex, sentences,
+                                 unfinished_thinking)
 from gpg_vl.verifiers.choice import normalize_choice_text
 
 MAX_CHOICE_CHARS = 300  # longer choice texts are compared by their first 300 characters
@@ -35,13 +36,19 @@ _BARE_LETTER = re.compile(r"(?<![\w'])\(?([A-Z])\)?(?=\s*(?:,|:|\bbecause\b|\bsi
 _MARKDOWN = re.compile(r"^[\s#>*\-]+|[\s*]+$")
 
 
+def _choice_key(text: str) -> str:
+    """An option text or stated text compared as plain text (``\\text{No}`` = "No",
+    ``60*\\degree`` = ``60*°``)."""
+    return normalize_choice_text(plain_latex(text))
+
+
 def _index(letter: str, n: int) -> int | None:
     i = ord(letter.upper()) - ord("A")
     return i if 0 <= i < n else None
 
 
 def _exact(text: str, keys: list[str]) -> int | None:
-    key = normalize_choice_text(text)
+    key = _choice_key(text)
     hits = [i for i, k in enumerate(keys) if k and k == key]
     return hits[0] if hits else None
 
@@ -137,7 +144,7 @@ def choice_in_text(text: str, choices: list[str], fallback: bool = True,
     if hedge and hedge.group(1) != hedge.group(2) and all(
             _index(g, len(choices)) is not None for g in hedge.groups()):
         return None, True  # "either A or B"
-    keys = [normalize_choice_text(c) for c in choices]
+    keys = [_choice_key(c) for c in choices]
     text = text.strip().strip("*").strip()
     raw = text.rstrip(".").strip().strip("\"'`")
     if raw in choices:  # pid 168's choice "(b)" is that text, not letter B
@@ -182,7 +189,7 @@ def _last_line_choice(text: str, choices: list[str]) -> int | None:
     if not lines:
         return None
     last = _MARKDOWN.sub("", lines[-1])
-    keys = [normalize_choice_text(c) for c in choices]
+    keys = [_choice_key(c) for c in choices]
     index, hedge = _lead_letter(last, choices, keys)
     if hedge:
         return None
@@ -235,14 +242,16 @@ def read_choice(response, choices: list[str], whole: bool = False) -> tuple[Answ
         return answer, None
     if answer.text is not None:
         index, hedge = choice_in_text(answer.text, choices)
+        if index is None and not hedge:  # "the option is the one that reads D.\n\n**D**"
+            index = _last_line_choice(own_answer(response, whole).strip(), choices)
         return (Answer(answer.text, answer.source, True), None) if hedge else (answer, index)
     text = own_answer(response, whole).strip()
-    if not text:
+    if not text or (not whole and unfinished_thinking(response)):
         return answer, None
     raw = text.rstrip(".").strip()
     if raw in choices:  # pid 168: the response "(b)" is that choice's text, not letter B
         return Answer(text, "response"), choices.index(raw)
-    keys = [normalize_choice_text(c) for c in choices]
+    keys = [_choice_key(c) for c in choices]
     if len(text) > MAX_SIMILAR_CHARS:  # the response is a choice text, however long
         index = _exact(text, keys)
         if index is not None:

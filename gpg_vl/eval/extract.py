@@ -135,14 +135,54 @@ def _line_after(text: str, pos: int) -> str:
     return line[:MAX_STATEMENT_CHARS]
 
 
+_LATEX_WRAP = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mathit|operatorname)\s*\{([^{}]*)\}")
+_LATEX_PLAIN = [(re.compile(r"\^\s*\{?\\circ\}?|\\degree\b"), "°"), (re.compile(r"\\%"), "%"),
+                (re.compile(r"\\[,;:! ]|\\(?:left|right)\b|\\(?:quad|qquad)\b"), " ")]
+
+
+def plain_latex(text: str) -> str:
+    """LaTeX answer markup as plain text: ``\\text{B}`` -> B, ``45^\\circ`` -> 45°, ``8\\%`` ->
+    8%, spacing commands dropped (reasoning models box their answers this way)."""
+    text = text.replace("{,}", ",")  # 1{,}200
+    if "\\" not in text:
+        return text
+    for _ in range(3):  # nested wrappers: \textbf{\text{(B)}}
+        text, n = _LATEX_WRAP.subn(r"\1", text)
+        if not n:
+            break
+    for pattern, repl in _LATEX_PLAIN:
+        text = pattern.sub(repl, text)
+    return text
+
+
 def _tidy(text: str) -> str:
-    text = text.strip().strip("*").strip()
+    text = plain_latex(text).strip().strip("*").strip()
     if text.startswith("$") and text.count("$") == 2 and text.endswith(("$", "$.")):
         text = text.replace("$", "")
     return text.strip().rstrip(".").strip()
 
 
 _NEXT_QUESTION = re.compile(r"\n\s*(?:Question|Q|Hint)\s*\d*\s*:", re.IGNORECASE)
+
+
+_THINK_END = re.compile(r"</think>", re.IGNORECASE)
+_THINK_START = re.compile(r"<think>", re.IGNORECASE)
+
+
+def after_thinking(text: str) -> str:
+    """The text after a closed ``<think>...</think>`` block when it says anything: the block
+    is scratch work (guesses, "wait, no"), the answer follows it (Qwen3, R1-style models)."""
+    ends = list(_THINK_END.finditer(text))
+    if ends and text[ends[-1].end():].strip():
+        return text[ends[-1].end():]
+    return text
+
+
+def unfinished_thinking(response) -> bool:
+    """An opened ``<think>`` never closed: the response stopped while reasoning (the token
+    limit), so only an explicit answer statement in it counts."""
+    text = clean(response)
+    return bool(_THINK_START.search(text)) and not _THINK_END.search(text)
 
 
 def own_answer(response, whole: bool = False) -> str:
@@ -152,7 +192,7 @@ def own_answer(response, whole: bool = False) -> str:
     stand-in): the last exercise of the response that is answered, by an answer statement or a
     concluding "Therefore ... 541" (GPT reads the final answer given, measured on the released
     outputs: docs/benchmarks.md); the first when the invented ones are left unanswered."""
-    text = clean(response)
+    text = after_thinking(clean(response))
     starts = [m.start() for m in _NEXT_QUESTION.finditer(text)]
     if not starts or not text[:starts[0]].strip():
         return text
@@ -328,5 +368,7 @@ def read_number(response, whole: bool = False) -> tuple[Answer, float | None]:
     if answer.text is not None:
         value, hedge = stated_number(answer.text)
         return (Answer(None, answer.source, True), None) if hedge else (answer, value)
+    if not whole and unfinished_thinking(response):
+        return Answer(None, "response"), None
     value = unstated_number(response, whole)
     return Answer(clean(response).strip()[-MAX_STATEMENT_CHARS:] or None, "response"), value

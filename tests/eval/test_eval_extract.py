@@ -161,3 +161,29 @@ def test_an_introduction_to_the_answer_is_no_statement():
     text = ("Okay, here is the answer with the final value:\n\nThe model has 9 dots divided into "
             "3 equal groups. There are 3 dots in each group.")
     assert read_number(text)[1] == 3.0
+
+
+@pytest.mark.parametrize("text, value", [
+    # the answer after a closed <think> block wins over guesses stated inside it
+    ("<think>\nFirst estimate: the answer is 37. Hmm, recount...\n</think>\n\n**34**", 34.0),
+    ("<think>\nMaybe 9.\n</think>\nThe answer is $\\boxed{1{,}200}$.", 1200.0),
+    ("The area is $\\boxed{12 \\, \\text{cm}^2}$.", 12.0),
+    ("So the measure of the angle is $\\boxed{45^\\circ}$.", 45.0),
+    # a response cut off while thinking states nothing
+    ("<think>\nThe bars show 12 and 15. I need to check which one the question asks about", None),
+])
+def test_reasoning_model_markup(text, value):
+    assert read_number(text)[1] == value
+
+
+@pytest.mark.parametrize("response, index", [
+    ("<think>\nFirst guess: the answer is A. Wait, no.\n</think>\n\nB", 1),
+    ("The final answer is $\\boxed{\\text{B}}$.", 1),
+    ("Hence the correct choice is \\(\\boxed{\\textbf{(C)}}\\).", 2),
+    ("Therefore, the answer is $\\boxed{60^\\circ}$.", 3),  # the option "60*\\degree" -> no
+    ("<think>\nThe options are A and B; let me check the axis before deciding", None),
+])
+def test_reasoning_model_choices(response, index):
+    from gpg_vl.eval.choices import read_choice
+
+    assert read_choice(response, ["15°", "30°", "45°", "60°"])[1] == index
