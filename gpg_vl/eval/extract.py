@@ -370,5 +370,7 @@ def read_number(response, whole: bool = False) -> tuple[Answer, float | None]:
         return (Answer(None, answer.source, True), None) if hedge else (answer, value)
     if not whole and unfinished_thinking(response):
         return Answer(None, "response"), None
+    if is_refusal(" ".join(sentences(own_answer(response, whole))[-2:])):
+        return Answer(None, "response"), None  # "... so I cannot determine the exact value."
     value = unstated_number(response, whole)
     return Answer(clean(response).strip()[-MAX_STATEMENT_CHARS:] or None, "response"), value

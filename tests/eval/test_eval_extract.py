@@ -187,3 +187,13 @@ def test_reasoning_model_choices(response, index):
     from gpg_vl.eval.choices import read_choice
 
     assert read_choice(response, ["15°", "30°", "45°", "60°"])[1] == index
+
+
+@pytest.mark.parametrize("text, value", [
+    ("I cannot determine the age gap between the two people from this image.", None),
+    ("Without the scale the chart is unclear, so I cannot determine the exact value of 12 bars.", None),
+    ("It cannot be 3, because the bars are taller. Counting them again gives 5 bars in all.\n"
+     "Adding the two hidden ones, the total comes to 7.", 7.0),  # an early "cannot" is no refusal
+])
+def test_a_final_refusal_states_no_number(text, value):
+    assert read_number(text)[1] == value
