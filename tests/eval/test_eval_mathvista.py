@@ -224,3 +224,20 @@ def test_official_reads_the_last_answered_invented_exercise(mathvista_records):
 def test_official_stand_in_returns_the_stated_value_not_the_text(mathvista_records, response, extracted):
     row = _score(_record(mathvista_records, "206"), response, "official")
     assert row["official_extracted"] == extracted
+
+
+def test_agreement_report_groups_held_out_runs(mathvista_file, mathvista_records, tmp_path, capsys):
+    from gpg_vl.eval.agreement import main
+
+    record = _record(mathvista_records, "642")  # answer 12 (E)
+    rows = {"642": dict(record, response="The answer is E.", true_false=True)}
+    wrong = {"642": dict(record, response="The answer is A.", true_false=True)}  # verdict differs
+    (tmp_path / "output_a.json").write_text(json.dumps(rows))
+    (tmp_path / "output_b.json").write_text(json.dumps(wrong))
+    main(["--testmini", str(mathvista_file), "--held-out", "output_b",
+          str(tmp_path / "output_a.json"), str(tmp_path / "output_b.json")])
+    lines = {line.split(" | ")[0].strip("| "): line for line in capsys.readouterr().out.splitlines()}
+    assert lines["output_b"].split(" | ")[1] == "held-out"
+    assert lines["tuned"].rstrip(" |").endswith("100.00 | 100.00")
+    assert lines["held-out"].rstrip(" |").endswith("0.00 | 0.00")
+    assert lines["all"].rstrip(" |").endswith("50.00 | 50.00")
