@@ -9,8 +9,11 @@ named, a hedge, a refusal). Order of the rules, stated answer first:
 4. it holds exactly one bracketed letter "(B)" or "option B";
 5. it holds exactly one choice text as whole words;
 6. similarity: only a short (MAX_SIMILAR_CHARS) non-refusal close to exactly one choice.
-Without a statement, a short response is read as a statement; a long one only from its last
-line ("**B**", "So the answer: B", a final "(B)") and its first word for yes/no questions.
+Without a statement, a short response is read as a statement; a long one from its last line
+("**B**", "So the answer: B", a final "(B)"), then from its last (else first) sentence naming
+exactly one option by text or, for numeric options, by the value it states ("... is 50.0" =
+"50°"), and for yes/no questions by its polarity. A statement that names no option falls back
+to the last line. A response cut off inside ``<think>`` counts only an explicit statement.
 """
 from __future__ import annotations
 

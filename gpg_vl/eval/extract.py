@@ -13,6 +13,10 @@ It reads a response as a careful grader would (the role GPT plays in MathVista's
    line / last sentence only (a final letter, a choice text, "... = 14").
 4. **Similarity is a last resort**: only a short response, not a refusal, close to exactly one
    choice text (never the edit distance over a whole chain of thought, which credits refusals).
+5. **Reasoning-model markup**: the text after a closed ``<think>`` block is read (the block's
+   guesses are scratch work); LaTeX answer markup reads as plain text (``\\text{B}``,
+   ``45^\\circ``, ``1{,}200``); a single markdown-bold number answers an unstated response;
+   tables and code after the conclusion are skipped; Chinese conclusions ("答案是 C", "选项为C").
 
 Every function is linear in its input after capping it at ``MAX_RESPONSE_CHARS`` (the head and
 the tail are kept: the answer is stated near one end), and the only quadratic step, the edit

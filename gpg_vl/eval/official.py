@@ -12,7 +12,10 @@ table. Quirks kept on purpose (strict, gpg-vl's own rule, fixes them):
   as ``str(extraction) == answer``. The extraction is the record's recorded ``extraction`` (the
   official GPT step's output) when present, else the official quick rules
   (``extract_answer.py``: the response is a choice, or parses as int / float), else gpg-vl's
-  rule extractor standing in for GPT.
+  rule extractor standing in for GPT: it reads the whole response as GPT does (the last
+  answered exercise of a few-shot run that invents more) and, where no option is named,
+  returns the stated answer or concluding value, "N/A" for a refusal (measured against the
+  recorded extractions: docs/benchmarks.md).
 - R1-V GeoQA (Deep-Agent/R1-V ``src/eval/test_qwen2vl_geoqa.py``): ``math_verify.parse`` of the
   whole response, ``verify`` against the parsed ground truth.
 - R1-V SuperCLEVR (``src/eval/test_qwen2vl_counting_superclevr.py``): the first
