@@ -215,7 +215,7 @@ def _final_letter(text: str, choices: list[str]) -> int | None:
 _NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|isn't|aren't|doesn't|don't|didn't|"
                        r"wasn't|weren't|hasn't|haven't)\b", re.IGNORECASE)
 # "The text does not provide enough information": a complaint, not a "no"
-_NO_INFO = re.compile(r"\b(?:provide|information|context|determine|enough|specif\w*|please|"
+_NO_INFO = re.compile(r"\b(?:provide|information|data|details|context|determine|specif\w*|please|"
                       r"question|image|text)\b", re.IGNORECASE)
 _PREAMBLE = re.compile(r"^(?:based on|according to|from|looking at|in) (?:the )?[\w ]{0,30},\s*",
                        re.IGNORECASE)
@@ -243,14 +243,23 @@ def read_choice(response, choices: list[str], whole: bool = False) -> tuple[Answ
     answer = find_answer(response, whole)
     if answer.hedge:
         return answer, None
+    text = own_answer(response, whole).strip()
+    if not whole and unfinished_thinking(response):
+        text = ""  # cut off while thinking: only an explicit statement counts
     if answer.text is not None:
         index, hedge = choice_in_text(answer.text, choices)
-        if index is None and not hedge:  # "the option is the one that reads D.\n\n**D**"
-            index = _last_line_choice(own_answer(response, whole).strip(), choices)
-        return (Answer(answer.text, answer.source, True), None) if hedge else (answer, index)
-    text = own_answer(response, whole).strip()
-    if not text or (not whole and unfinished_thinking(response)):
+        if hedge:
+            return Answer(answer.text, answer.source, True), None
+        if index is None and text:  # "the option is the one that reads D.\n\n**D**"
+            index = _last_line_choice(text, choices)
+        return answer, index
+    if not text:
         return answer, None
+    return _unstated_choice(text, choices)
+
+
+def _unstated_choice(text: str, choices: list[str]) -> tuple[Answer, int | None]:
+    """The option a response that states no answer names (module docstring)."""
     raw = text.rstrip(".").strip()
     if raw in choices:  # pid 168: the response "(b)" is that choice's text, not letter B
         return Answer(text, "response"), choices.index(raw)

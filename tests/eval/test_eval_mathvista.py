@@ -241,3 +241,15 @@ def test_agreement_report_groups_held_out_runs(mathvista_file, mathvista_records
     assert lines["tuned"].rstrip(" |").endswith("100.00 | 100.00")
     assert lines["held-out"].rstrip(" |").endswith("0.00 | 0.00")
     assert lines["all"].rstrip(" |").endswith("50.00 | 50.00")
+
+
+@pytest.mark.parametrize("response, right", [
+    # "not enough money" answers a yes/no question with no; "not enough information" does not
+    ("Erica has $1,525.00, which is not enough to buy a motorcycle that costs $998.00 and a "
+     "canoe that costs $662.00. The total cost of the motorcycle and canoe is $1,659.00, "
+     "exceeding Erica's available funds.", True),
+    ("There is not enough data in the picture to tell what Erica can buy with her money, since "
+     "the prices are cut off at the edge of the image.", False),
+])
+def test_yes_no_polarity_of_an_unstated_answer(mathvista_records, response, right):
+    assert _score(_record(mathvista_records, "696"), response, "strict")["correct"] is right
