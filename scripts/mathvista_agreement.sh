@@ -11,5 +11,7 @@ REPO=${1:?usage: mathvista_agreement.sh PATH/TO/MathVista-checkout [testmini.jso
 TESTMINI=${2:-$REPO/data/testmini.json}
 PY=${PYTHON:-.venv/bin/python}
 mapfile -t FILES < <(ls "$REPO"/results/*/output_*.json | grep -v -e random -e template)
-PYTHONPATH=$PWD "$PY" -m gpg_vl.eval.agreement --testmini "$TESTMINI" "${FILES[@]}"
+# kept out of rule development (docs/benchmarks.md, session 4): reported separately
+HELD_OUT=output_chatgpt_2shot_solution_use_ocr,output_gpt4_2shot_solution_use_ocr,output_llava_llama_2_13b,output_minigpt4_llama2
+PYTHONPATH=$PWD "$PY" -m gpg_vl.eval.agreement --testmini "$TESTMINI" --held-out "$HELD_OUT" "${FILES[@]}"
 PYTHONPATH=$PWD "$PY" tests/eval/test_eval_response_set.py "$TESTMINI"

@@ -74,6 +74,8 @@ def main(argv=None) -> int:
     parser.add_argument("--testmini", help="MathVista data/testmini.json")
     parser.add_argument("--disagreements", type=int, default=0)
     parser.add_argument("--protocol", default="strict", help="whose disagreements to print")
+    parser.add_argument("--held-out", default="",
+                        help="comma-separated results files (stems) kept out of rule development")
     parser.add_argument("--r1v", action="store_true",
                         help="the files are R1-V eval logs: check the GeoQA / SuperCLEVR ports")
     args = parser.parse_args(argv)
@@ -83,25 +85,30 @@ def main(argv=None) -> int:
         r1v_logs(args.outputs)
         return 0
     records = {r["pid"]: r for r in get_benchmark("mathvista").load(args.testmini)}
-    total = {"rows": 0, "strict": 0.0, "official": 0.0}
-    print("| results file | rows | official acc (recorded) | strict acc | official (rules) acc "
-          "| agreement strict | agreement official |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    held_out = set(args.held_out.split(",")) if args.held_out else set()
+    groups: dict[str, list[float]] = {}
+    print("| results file | group | rows | official acc (recorded) | strict acc | official (rules) acc "
+          "| official - recorded | agreement strict | agreement official |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for path in args.outputs:
         label = "execution" if "_code" in path.stem else "response"  # program-of-thought runs
+        group = "program" if label == "execution" else "held-out" if path.stem in held_out else "tuned"
         figures, diffs = compare(records, json.loads(path.read_text(encoding="utf-8")),
                                  args.protocol, label)
         f = figures
-        print(f"| {path.stem} | {f['rows']} | {100 * f['official_recorded']:.1f} | "
+        print(f"| {path.stem} | {group} | {f['rows']} | {100 * f['official_recorded']:.1f} | "
               f"{100 * f['acc_strict']:.1f} | {100 * f['acc_official']:.1f} | "
+              f"{100 * (f['acc_official'] - f['official_recorded']):+.1f} | "
               f"{100 * f['agree_strict']:.1f} | {100 * f['agree_official']:.1f} |")
-        total["rows"] += f["rows"]
-        total["strict"] += f["agree_strict"] * f["rows"]
-        total["official"] += f["agree_official"] * f["rows"]
+        for name in (group, "all") if group == "program" else (group, "tuned + held-out", "all"):
+            total = groups.setdefault(name, [0, 0.0, 0.0])
+            total[0] += f["rows"]
+            total[1] += f["agree_strict"] * f["rows"]
+            total[2] += f["agree_official"] * f["rows"]
         for d in diffs[:args.disagreements]:
             print("   ", json.dumps(d, ensure_ascii=False))
-    n = total["rows"]
-    print(f"| all | {n} | | | | {100 * total['strict'] / n:.1f} | {100 * total['official'] / n:.1f} |")
+    for name, (n, strict, official) in groups.items():
+        print(f"| {name} | | {n} | | | | | {100 * strict / n:.2f} | {100 * official / n:.2f} |")
     return 0
 
 

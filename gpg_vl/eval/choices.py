@@ -9,15 +9,19 @@ named, a hedge, a refusal). Order of the rules, stated answer first:
 4. it holds exactly one bracketed letter "(B)" or "option B";
 5. it holds exactly one choice text as whole words;
 6. similarity: only a short (MAX_SIMILAR_CHARS) non-refusal close to exactly one choice.
-Without a statement, a short response is read as a statement; a long one only from its last
-line ("**B**", "So the answer: B", a final "(B)") and its first word for yes/no questions.
+Without a statement, a short response is read as a statement; a long one from its last line
+("**B**", "So the answer: B", a final "(B)"), then from its last (else first) sentence naming
+exactly one option by text or, for numeric options, by the value it states ("... is 50.0" =
+"50°"), and for yes/no questions by its polarity. A statement that names no option falls back
+to the last line. A response cut off inside ``<think>`` counts only an explicit statement.
 """
 from __future__ import annotations
 
 import re
 
 from gpg_vl.eval.extract import (MAX_SIMILAR_CHARS, Answer, find_answer, first_clause, is_refusal,
-                                 own_answer)
+                                 numbers_in, own_answer, plain_latex, sentences,
+                                 unfinished_thinking)
 from gpg_vl.verifiers.choice import normalize_choice_text
 
 MAX_CHOICE_CHARS = 300  # longer choice texts are compared by their first 300 characters
@@ -35,13 +39,19 @@ _BARE_LETTER = re.compile(r"(?<![\w'])\(?([A-Z])\)?(?=\s*(?:,|:|\bbecause\b|\bsi
 _MARKDOWN = re.compile(r"^[\s#>*\-]+|[\s*]+$")
 
 
+def _choice_key(text: str) -> str:
+    """An option text or stated text compared as plain text (``\\text{No}`` = "No",
+    ``60*\\degree`` = ``60*°``)."""
+    return normalize_choice_text(plain_latex(text))
+
+
 def _index(letter: str, n: int) -> int | None:
     i = ord(letter.upper()) - ord("A")
     return i if 0 <= i < n else None
 
 
 def _exact(text: str, keys: list[str]) -> int | None:
-    key = normalize_choice_text(text)
+    key = _choice_key(text)
     hits = [i for i, k in enumerate(keys) if k and k == key]
     return hits[0] if hits else None
 
@@ -137,7 +147,7 @@ def choice_in_text(text: str, choices: list[str], fallback: bool = True,
     if hedge and hedge.group(1) != hedge.group(2) and all(
             _index(g, len(choices)) is not None for g in hedge.groups()):
         return None, True  # "either A or B"
-    keys = [normalize_choice_text(c) for c in choices]
+    keys = [_choice_key(c) for c in choices]
     text = text.strip().strip("*").strip()
     raw = text.rstrip(".").strip().strip("\"'`")
     if raw in choices:  # pid 168's choice "(b)" is that text, not letter B
@@ -182,7 +192,7 @@ def _last_line_choice(text: str, choices: list[str]) -> int | None:
     if not lines:
         return None
     last = _MARKDOWN.sub("", lines[-1])
-    keys = [normalize_choice_text(c) for c in choices]
+    keys = [_choice_key(c) for c in choices]
     index, hedge = _lead_letter(last, choices, keys)
     if hedge:
         return None
@@ -205,7 +215,7 @@ def _final_letter(text: str, choices: list[str]) -> int | None:
 _NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|isn't|aren't|doesn't|don't|didn't|"
                        r"wasn't|weren't|hasn't|haven't)\b", re.IGNORECASE)
 # "The text does not provide enough information": a complaint, not a "no"
-_NO_INFO = re.compile(r"\b(?:provide|information|context|determine|enough|specif\w*|please|"
+_NO_INFO = re.compile(r"\b(?:provide|information|data|details|context|determine|specif\w*|please|"
                       r"question|image|text)\b", re.IGNORECASE)
 _PREAMBLE = re.compile(r"^(?:based on|according to|from|looking at|in) (?:the )?[\w ]{0,30},\s*",
                        re.IGNORECASE)
@@ -233,16 +243,27 @@ def read_choice(response, choices: list[str], whole: bool = False) -> tuple[Answ
     answer = find_answer(response, whole)
     if answer.hedge:
         return answer, None
+    text = own_answer(response, whole).strip()
+    if not whole and unfinished_thinking(response):
+        text = ""  # cut off while thinking: only an explicit statement counts
     if answer.text is not None:
         index, hedge = choice_in_text(answer.text, choices)
-        return (Answer(answer.text, answer.source, True), None) if hedge else (answer, index)
-    text = own_answer(response, whole).strip()
+        if hedge:
+            return Answer(answer.text, answer.source, True), None
+        if index is None and text:  # "the option is the one that reads D.\n\n**D**"
+            index = _last_line_choice(text, choices)
+        return answer, index
     if not text:
         return answer, None
+    return _unstated_choice(text, choices)
+
+
+def _unstated_choice(text: str, choices: list[str]) -> tuple[Answer, int | None]:
+    """The option a response that states no answer names (module docstring)."""
     raw = text.rstrip(".").strip()
     if raw in choices:  # pid 168: the response "(b)" is that choice's text, not letter B
         return Answer(text, "response"), choices.index(raw)
-    keys = [normalize_choice_text(c) for c in choices]
+    keys = [_choice_key(c) for c in choices]
     if len(text) > MAX_SIMILAR_CHARS:  # the response is a choice text, however long
         index = _exact(text, keys)
         if index is not None:
@@ -250,7 +271,68 @@ def read_choice(response, choices: list[str], whole: bool = False) -> tuple[Answ
     index = _last_line_choice(text, choices)
     if index is None and len(text) <= MAX_SIMILAR_CHARS:
         index, hedge = choice_in_text(text, choices, polarity=True)
+        if index is None and not hedge:
+            index = _sentence_choice(text, choices, keys)
         return Answer(text, "response", hedge), None if hedge else index
+    if index is None:
+        index = _sentence_choice(text, choices, keys)
     if index is None:
         index = _yes_no(text, choices)
     return Answer(text[-MAX_SIMILAR_CHARS:], "last_line"), index
+
+
+_NOT = re.compile(r"\b(?:not|no|never|neither|nor|cannot|isn't|aren't|wasn't|weren't|doesn't|"
+                  r"don't|won't|wouldn't)\b", re.IGNORECASE)
+_VALUE_MARK = re.compile(r"=|\b(?:is|are|be|equals|was|of|at|to)\b|:")
+
+
+def _sentence_choice(text: str, choices: list[str], keys: list[str]) -> int | None:
+    """A long response that states no answer, read as a grader (MathVista's GPT extractor)
+    reads it: its last sentence, else its first, names exactly one option, by the option's
+    text as whole words ("... would be the fish population") or by the option's value
+    ("Therefore, x = 130.0" for "130°"). Sentences with a negation or naming several options
+    name nothing; yes/no questions are left to their polarity."""
+    if sorted(k.casefold() for k in keys) == ["no", "yes"]:
+        return None
+    parts = sentences(text[-4000:])
+    head = sentences(text[:600])
+    for sentence in ([parts[-1]] if parts else []) + head[:1]:
+        if is_refusal(sentence) or _NOT.search(sentence) or "?" in sentence:
+            continue
+        values = _choice_values(choices)
+        if values is not None:  # numeric options: the value stated, not any number named
+            index = _value_choice(sentence, values)  # "If AB = 8 ..., the diameter is 12."
+        else:
+            named = _contained(sentence, choices, keys)
+            index = named.pop() if len(named) == 1 else None
+        if index is not None:
+            return index
+    return None
+
+
+def _choice_values(choices: list[str]) -> list[float] | None:
+    """Each option's value when every option is one number ("50°", "4.40米", "0.30%") and the
+    values differ, else None."""
+    values = []
+    for choice in choices:
+        found = numbers_in(choice[:MAX_CHOICE_CHARS])
+        if len(found) != 1 or not _NUMERIC_CHOICE.fullmatch(choice):
+            return None
+        values.append(found[0][1])
+    return values if len(set(values)) == len(values) else None
+
+
+_NUMERIC_CHOICE = re.compile(r"[\s\d.,\-+$%°a-zA-Z²³\u4e00-\u9fff]*")
+
+
+def _value_choice(sentence: str, values: list[float]) -> int | None:
+    """The option whose value the sentence states: the number after its last '=' or "is",
+    else its only number."""
+    found = numbers_in(sentence)
+    marks = [m.end() for m in _VALUE_MARK.finditer(sentence)]
+    after = [v for p, v in found if marks and p >= marks[-1]]
+    stated = after[:1] or ([found[0][1]] if len({v for _, v in found}) == 1 else [])
+    if not stated:
+        return None
+    hits = [i for i, v in enumerate(values) if abs(v - stated[0]) <= 1e-9 * max(1.0, abs(v))]
+    return hits[0] if len(hits) == 1 else None

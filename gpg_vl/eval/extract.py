@@ -13,6 +13,10 @@ It reads a response as a careful grader would (the role GPT plays in MathVista's
    line / last sentence only (a final letter, a choice text, "... = 14").
 4. **Similarity is a last resort**: only a short response, not a refusal, close to exactly one
    choice text (never the edit distance over a whole chain of thought, which credits refusals).
+5. **Reasoning-model markup**: the text after a closed ``<think>`` block is read (the block's
+   guesses are scratch work); LaTeX answer markup reads as plain text (``\\text{B}``,
+   ``45^\\circ``, ``1{,}200``); a single markdown-bold number answers an unstated response;
+   tables and code after the conclusion are skipped; Chinese conclusions ("答案是 C", "选项为C").
 
 Every function is linear in its input after capping it at ``MAX_RESPONSE_CHARS`` (the head and
 the tail are kept: the answer is stated near one end), and the only quadratic step, the edit
@@ -31,7 +35,7 @@ MAX_DIGITS = 30  # a longer digit run is no answer; it reads as "inf"
 # Unicode minus signs and full-width digits / punctuation read as ASCII (NFKC would also turn
 # "cm²" into "cm2", changing the answer).
 _MINUS = str.maketrans({"\u2212": "-", "\u2012": "-", "\u2013": "-", "\ufe63": "-", "\uff0d": "-",
-                        "\uff0e": ".", "\uff0c": ",", "\uff08": "(", "\uff09": ")",
+                        "\uff0e": ".", "\u3002": ".", "\uff0c": ",", "\uff1b": ";", "\uff08": "(", "\uff09": ")",
                         **{chr(0xFF10 + i): str(i) for i in range(10)},
                         **{chr(0xFF21 + i): chr(65 + i) for i in range(26)}})
 _TAG = re.compile(r"<(/?)answer>", re.IGNORECASE)
@@ -39,15 +43,19 @@ _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 # "the (final|correct) answer is", "Answer:", "the correct option is", "**Final Answer:**".
 # Only literal words and bounded gaps, so matching is linear.
 _STATEMENT = re.compile(
-    r"(?:答案(?:是|为|應該是|应该是)?[ \t]*[:：]?|\b(?:(?:final|correct|right|best|most\s+likely)\s+)?"
-    r"(?:answer|option|choice)(?:\s+letter)?\b)\**[ \t]*"
+    r"(?:(?:答案|选项|選項)(?:选项|選項)?(?:应该是|應該是|应该为|应是|应为|是|为|為|选|選)[ \t]*[:：]?"
+    r"|答案[ \t]*[:：]|\bfinal[ \t]+(?:value|result)[ \t]+(?:is|=)"  # "... and the final value is 2"
+    r"|\b(?:(?:final|correct|right|best|most\s+likely)\s+)?"
+    r"(?:answer|option|choice)(?:\s+letter)?\b\**[ \t]*"
     r"(?:(?:is|should\s+be|would\s+be|will\s+be|must\s+be|=|would\s+have\s+to\s+be)\b"
-    r"(?:[ \t]+(?:therefore|thus|then|likely|probably|clearly|indeed|simply))?|[:：])"
+    r"(?:[ \t]+(?:therefore|thus|then|likely|probably|clearly|indeed|simply))?|[:：]))"
     r"[ \t*:]*", re.IGNORECASE)
 # "B is the correct answer", "(B) is correct", "option B is right".
 _LETTER_FIRST = re.compile(
     r"(?:\b(?:option|choice)[ \t]+)?(?<![\w(])\(?([A-Z])\)?[ \t]+is[ \t]+(?:the[ \t]+)?"
-    r"(?:correct|right|best)\b")
+    r"(?:correct|right|best)\b"
+    r"|(?:选项|選項)[ \t]*\(?([A-Z])\)?[ \t]*(?:是|为)?[ \t]*(?:正确|正確)"  # "选项A正确"
+    r"|(?:^|(?<=[,.;:\s]))(?:选|選)[ \t]*\(?([A-Z])\)?(?![A-Za-z])")  # "..., 选 C"
 _REFUSAL = re.compile(
     r"\b(?:cannot|can ?not|can't|unable to|not possible to|impossible to|insufficient|"
     r"not enough information|i'm sorry|i am sorry|sorry|none of the|not clear|unclear)\b",
@@ -131,8 +139,28 @@ def _line_after(text: str, pos: int) -> str:
     return line[:MAX_STATEMENT_CHARS]
 
 
+_LATEX_WRAP = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mathit|operatorname)\s*\{([^{}]*)\}")
+_LATEX_PLAIN = [(re.compile(r"\^\s*\{?\\circ\}?|\\degree\b"), "°"), (re.compile(r"\\%"), "%"),
+                (re.compile(r"\\[,;:! ]|\\(?:left|right)\b|\\(?:quad|qquad)\b"), " ")]
+
+
+def plain_latex(text: str) -> str:
+    """LaTeX answer markup as plain text: ``\\text{B}`` -> B, ``45^\\circ`` -> 45°, ``8\\%`` ->
+    8%, spacing commands dropped (reasoning models box their answers this way)."""
+    text = text.replace("{,}", ",")  # 1{,}200
+    if "\\" not in text:
+        return text
+    for _ in range(3):  # nested wrappers: \textbf{\text{(B)}}
+        text, n = _LATEX_WRAP.subn(r"\1", text)
+        if not n:
+            break
+    for pattern, repl in _LATEX_PLAIN:
+        text = pattern.sub(repl, text)
+    return text
+
+
 def _tidy(text: str) -> str:
-    text = text.strip().strip("*").strip()
+    text = plain_latex(text).strip().strip("*").strip()
     if text.startswith("$") and text.count("$") == 2 and text.endswith(("$", "$.")):
         text = text.replace("$", "")
     return text.strip().rstrip(".").strip()
@@ -141,15 +169,52 @@ def _tidy(text: str) -> str:
 _NEXT_QUESTION = re.compile(r"\n\s*(?:Question|Q|Hint)\s*\d*\s*:", re.IGNORECASE)
 
 
+_THINK_END = re.compile(r"</think>", re.IGNORECASE)
+_THINK_START = re.compile(r"<think>", re.IGNORECASE)
+
+
+def after_thinking(text: str) -> str:
+    """The text after a closed ``<think>...</think>`` block when it says anything: the block
+    is scratch work (guesses, "wait, no"), the answer follows it (Qwen3, R1-style models)."""
+    ends = list(_THINK_END.finditer(text))
+    if ends and text[ends[-1].end():].strip():
+        return text[ends[-1].end():]
+    return text
+
+
+def unfinished_thinking(response) -> bool:
+    """An opened ``<think>`` never closed: the response stopped while reasoning (the token
+    limit), so only an explicit answer statement in it counts."""
+    text = clean(response)
+    return bool(_THINK_START.search(text)) and not _THINK_END.search(text)
+
+
 def own_answer(response, whole: bool = False) -> str:
     """The response up to a new "Question:" it goes on to invent (base and few-shot models
     continue with made-up exercises; a grader reads the answer to the question asked).
-    ``whole``: the whole response (the official protocol's GPT extractor reads it all)."""
-    text = clean(response)
-    if whole:
+    ``whole``: the text MathVista's GPT extractor reads instead (the official protocol's
+    stand-in): the last exercise of the response that is answered, by an answer statement or a
+    concluding "Therefore ... 541" (GPT reads the final answer given, measured on the released
+    outputs: docs/benchmarks.md); the first when the invented ones are left unanswered."""
+    text = after_thinking(clean(response))
+    starts = [m.start() for m in _NEXT_QUESTION.finditer(text)]
+    if not starts or not text[:starts[0]].strip():
         return text
-    m = _NEXT_QUESTION.search(text)
-    return text[:m.start()] if m and text[:m.start()].strip() else text
+    if not whole:
+        return text[:starts[0]]
+    segments = [text[a:b] for a, b in zip([0] + starts, starts + [len(text)])]
+    for segment in reversed(segments[1:]):
+        if _answered(segment):
+            return segment
+    return segments[0]
+
+
+_CONCLUSION = re.compile(r"(?:^|\n|[.:]\s)[\s*\-]*(?:therefore|thus|hence|so|in total|total)\b[^\n]{0,200}?\d",
+                         re.IGNORECASE)
+
+
+def _answered(segment: str) -> bool:
+    return find_answer(segment).text is not None or bool(_CONCLUSION.search(segment))
 
 
 def find_answer(response, whole: bool = False) -> Answer:
@@ -170,7 +235,7 @@ def find_answer(response, whole: bool = False) -> Answer:
     for m in _STATEMENT.finditer(text):
         found.append((m.start(), "statement", _line_after(text, m.end())))
     for m in _LETTER_FIRST.finditer(text):
-        found.append((m.start(), "statement", m.group(1)))
+        found.append((m.start(), "statement", next(g for g in m.groups() if g)))
     found = [f for f in found if _tidy(f[2])]
     if not found:
         return Answer(None)
@@ -256,10 +321,13 @@ def stated_number(text: str) -> tuple[float | None, bool]:
     return nums[0][1], False
 
 
-def _sentences(text: str) -> list[str]:
+def sentences(text: str) -> list[str]:
+    """The sentences and lines of ``text``, in order."""
     return [s for s in re.split(r"(?<=[.!?])\s+|\n+", text) if s.strip()]
 
 
+_BOLD = re.compile(r"\*\*([^*\n]{1,40})\*\*")
+_SUPPORT = re.compile(r"```[^`]*(?:```|$)|^(?:[ \t]*\||[^\n]*[ \t]\|[ \t])[^\n]*$", re.MULTILINE)
 _THERE_ARE = re.compile(r"(?:in the \w+,\s*)?there (?:are|were|is|was)\s+", re.IGNORECASE)
 
 
@@ -274,12 +342,16 @@ def unstated_number(text: str, whole: bool = False) -> float | None:
         return None
     if len(_distinct([v for _, v in nums])) == 1:
         return nums[0][1]
+    bold = _distinct([v for m in _BOLD.finditer(text) for _, v in numbers_in(m.group(1))])
+    if len(bold) == 1:  # "It is reached in the year **2009**." (markdown marks the answer)
+        return bold[0]
+    text = _SUPPORT.sub("\n", text)  # a table or code after the answer is no conclusion
     there = _THERE_ARE.match(text.strip())
     if there and short:  # "There are two bars with values smaller than 0."
         found = numbers_in(text.strip()[there.end():], words=True)
         if found and found[0][0] == 0:
             return found[0][1]
-    for sentence in reversed(_sentences(text[-4000:])):
+    for sentence in reversed(sentences(text[-4000:])):
         found = numbers_in(sentence, words=short)
         if not found:
             continue
@@ -300,5 +372,9 @@ def read_number(response, whole: bool = False) -> tuple[Answer, float | None]:
     if answer.text is not None:
         value, hedge = stated_number(answer.text)
         return (Answer(None, answer.source, True), None) if hedge else (answer, value)
+    if not whole and unfinished_thinking(response):
+        return Answer(None, "response"), None
+    if is_refusal(" ".join(sentences(own_answer(response, whole))[-2:])):
+        return Answer(None, "response"), None  # "... so I cannot determine the exact value."
     value = unstated_number(response, whole)
     return Answer(clean(response).strip()[-MAX_STATEMENT_CHARS:] or None, "response"), value

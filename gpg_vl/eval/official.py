@@ -12,7 +12,10 @@ table. Quirks kept on purpose (strict, gpg-vl's own rule, fixes them):
   as ``str(extraction) == answer``. The extraction is the record's recorded ``extraction`` (the
   official GPT step's output) when present, else the official quick rules
   (``extract_answer.py``: the response is a choice, or parses as int / float), else gpg-vl's
-  rule extractor standing in for GPT.
+  rule extractor standing in for GPT: it reads the whole response as GPT does (the last
+  answered exercise of a few-shot run that invents more) and, where no option is named,
+  returns the stated answer or concluding value, "N/A" for a refusal (measured against the
+  recorded extractions: docs/benchmarks.md).
 - R1-V GeoQA (Deep-Agent/R1-V ``src/eval/test_qwen2vl_geoqa.py``): ``math_verify.parse`` of the
   whole response, ``verify`` against the parsed ground truth.
 - R1-V SuperCLEVR (``src/eval/test_qwen2vl_counting_superclevr.py``): the first
@@ -31,7 +34,7 @@ import math
 import re
 
 from gpg_vl.eval.choices import edit_distance, read_choice
-from gpg_vl.eval.extract import is_refusal, read_number
+from gpg_vl.eval.extract import first_clause, is_refusal, own_answer, read_number
 
 MAX_DISTANCE_CHARS = 200
 MAX_PARSE_CHARS = 1500  # the official MathVista extraction's copied text
@@ -95,9 +98,8 @@ def mathvista_extraction(record: dict, response: str) -> str:
             stray = _STATED_LETTER.match(answer.text.strip())
             if stray:
                 return stray.group(1).upper()
-        # Nothing named: GPT answers "N/A" for a refusal and mostly copies other text back; the
-        # normaliser then maps either to the closest choice (measured on the released outputs,
-        # docs/benchmarks.md: this agrees best with the recorded verdicts).
+        # Nothing named: GPT's stand-in (_no_answer), mapped by the normaliser (measured on the
+        # released outputs, docs/benchmarks.md: this agrees best with the recorded verdicts).
         return chr(ord("A") + index) if index is not None else _no_answer(response)
     for kind, cast in (("integer", lambda r: str(int(r))), ("float", lambda r: str(float(r)))):
         if record["answer_type"] == kind and len(response) < 100:
@@ -112,7 +114,16 @@ def mathvista_extraction(record: dict, response: str) -> str:
 
 
 def _no_answer(response: str) -> str:
-    return "N/A" if is_refusal(response) else response.strip()[:MAX_PARSE_CHARS]
+    """GPT's extraction where no option is named: the answer the text GPT reads states (its
+    statement's first clause, else its concluding value: "Therefore, ... is 595"), "N/A" for a
+    refusal, else the text copied back. The normaliser maps each to the closest choice."""
+    read = own_answer(response, whole=True)
+    answer, value = read_number(read)
+    if answer.source != "response" and answer.text:
+        return first_clause(answer.text)
+    if value is not None:
+        return _format(value)
+    return "N/A" if is_refusal(read) else read.strip()[:MAX_PARSE_CHARS]
 
 
 def mathvista_official(record: dict, response: str) -> tuple[str, object, bool]:

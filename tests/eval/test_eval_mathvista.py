@@ -163,3 +163,93 @@ def test_choice_at_the_end_of_free_text(mathvista_records, response, correct):
     assert record["choices"].index(record["answer"]) == 2  # C
     rows, _ = score_predictions(BENCH, [dict(record, response=response)])
     assert rows[0]["correct"] is correct
+
+
+def _record(records, pid):
+    return next(r for r in records if r["pid"] == pid)
+
+
+def _score(record, response, protocol):
+    from gpg_vl.eval.scoring import score_predictions
+
+    rows, _ = score_predictions(get_benchmark("mathvista"), [dict(record, response=response)], protocol)
+    return rows[0]
+
+
+@pytest.mark.parametrize("pid, response, right", [
+    # no answer statement: a grader reads the option the last (else the first) sentence names
+    ("854", "If the pelicans in the community were eradicated, the population that would feel "
+            "the most direct effect would be the fish population. Pelicans are a top predator in "
+            "the ecosystem, and their absence would cause a cascade effect on the food chain.", True),
+    ("418", "If the number of grasshoppers falls, the population of spiders will most likely "
+            "decrease as well. In the food chain, spiders rely on insects like grasshoppers as a "
+            "primary food source, which can lead to a decrease in the spider population.", True),
+    # by the option's value: "50.0" is the option "50°"; "12" among the givens 8 and 10
+    ("316", "Since the given angles are AOB = 100.0 and BAC = 80.0, we can deduce that the "
+            "degree of angle AAC is 50.0.", True),
+    ("642", "If AB = 8 and OB = 10, the diameter of the circle is 12.", True),
+    ("642", "If AB = 8 and OB = 10, the diameter of the circle is 10.", False),
+    # a negation, or several options with no stated value, names nothing
+    ("854", "Looking at the food web, pelicans eat many animals. It is not the fish population "
+            "that would feel it the most, since they have other predators as well.", False),
+    ("418", "The spiders could increase or decrease, depending on the other insects they eat; "
+            "the food web has many paths between these two populations.", False),
+])
+def test_unstated_answers_read_from_the_last_or_first_sentence(mathvista_records, pid, response, right):
+    row = _score(_record(mathvista_records, pid), response, "strict")
+    assert row["correct"] is right
+
+
+def test_official_reads_the_last_answered_invented_exercise(mathvista_records):
+    """Few-shot runs (Claude 2-shot) go on with exercises they invent; MathVista's GPT
+    extractor returns the answer of the last one answered, so the official protocol does; a
+    dangling invented question leaves the answer to the question asked (IDEFICS). Strict
+    always reads the answer to the question asked."""
+    record = _record(mathvista_records, "206")  # choices 2, 3, 4, 5; answer 3 (B)
+    invented = ("* Side PQ' looks to be about 3 times as long as PQ\n\nThe answer is B.\n\n"
+                "Question: How many more eggs are needed to make 2 dozen eggs?\n\n"
+                "* There are currently 9 eggs\n* 24 eggs - 9 eggs = 15 more eggs are needed\n\n"
+                "Therefore, the number of more eggs needed to make 2 dozen eggs is 15.")
+    official = _score(record, invented, "official")
+    assert official["official_extracted"] == "15" and official["correct"] is False
+    assert _score(record, invented, "strict")["correct"] is True
+    dangling = "The answer is (B) 3.\n\nQuestion: What is the value of the eighth largest bar?"
+    assert _score(record, dangling, "official")["correct"] is True
+
+
+@pytest.mark.parametrize("response, extracted", [
+    ("The scale factor is 15, which is not among the options.", "15"),  # stated, names nothing
+    ("We compute 3 + 4 = 7, so the scale factor comes out to 7.", "7"),  # concluding value
+])
+def test_official_stand_in_returns_the_stated_value_not_the_text(mathvista_records, response, extracted):
+    row = _score(_record(mathvista_records, "206"), response, "official")
+    assert row["official_extracted"] == extracted
+
+
+def test_agreement_report_groups_held_out_runs(mathvista_file, mathvista_records, tmp_path, capsys):
+    from gpg_vl.eval.agreement import main
+
+    record = _record(mathvista_records, "642")  # answer 12 (E)
+    rows = {"642": dict(record, response="The answer is E.", true_false=True)}
+    wrong = {"642": dict(record, response="The answer is A.", true_false=True)}  # verdict differs
+    (tmp_path / "output_a.json").write_text(json.dumps(rows))
+    (tmp_path / "output_b.json").write_text(json.dumps(wrong))
+    main(["--testmini", str(mathvista_file), "--held-out", "output_b",
+          str(tmp_path / "output_a.json"), str(tmp_path / "output_b.json")])
+    lines = {line.split(" | ")[0].strip("| "): line for line in capsys.readouterr().out.splitlines()}
+    assert lines["output_b"].split(" | ")[1] == "held-out"
+    assert lines["tuned"].rstrip(" |").endswith("100.00 | 100.00")
+    assert lines["held-out"].rstrip(" |").endswith("0.00 | 0.00")
+    assert lines["all"].rstrip(" |").endswith("50.00 | 50.00")
+
+
+@pytest.mark.parametrize("response, right", [
+    # "not enough money" answers a yes/no question with no; "not enough information" does not
+    ("Erica has $1,525.00, which is not enough to buy a motorcycle that costs $998.00 and a "
+     "canoe that costs $662.00. The total cost of the motorcycle and canoe is $1,659.00, "
+     "exceeding Erica's available funds.", True),
+    ("There is not enough data in the picture to tell what Erica can buy with her money, since "
+     "the prices are cut off at the edge of the image.", False),
+])
+def test_yes_no_polarity_of_an_unstated_answer(mathvista_records, response, right):
+    assert _score(_record(mathvista_records, "696"), response, "strict")["correct"] is right
