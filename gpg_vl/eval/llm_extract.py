@@ -12,7 +12,8 @@ pipeline does with GPT (``extract_answer.py``), through any OpenAI-compatible en
   answer in (no number for a count, no option for a choice) counts as garbage: the rule
   extractor reads the original response and the item is counted (``judge.garbage`` in
   summary.json, "judge replies" in report.md). A random-weight judge gives only garbage.
-- Each request has a time-out and ``RETRIES`` retries; a server that does not answer at all
+- Each request has a time-out and ``RETRIES`` retries; a request still unanswered counts in
+  ``failures`` (the rules read that response); a server that does not answer at all
   (``MAX_CONSECUTIVE_FAILURES`` requests in a row) stops the run with one line naming the URL.
 """
 from __future__ import annotations
@@ -36,6 +37,9 @@ INSTRUCTION = (
     "answer only: the option letter for a multiple-choice question, a number for a numeric "
     "question (no units), otherwise the shortest text of the answer. If the response gives no "
     "answer, reply N/A.")
+
+
+NOT_JSON = object()  # a reply that is not the API's JSON: garbage, and not cached
 
 
 class JudgeUnavailable(InputError):
@@ -67,8 +71,9 @@ class LLMExtractor:
         raw = json.dumps([self.model, INSTRUCTION, question, response])
         return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
-    def _post(self, question: str, response: str) -> tuple[str, bool] | None:
-        """(reply text, cut off at max_tokens), or None for a reply that is not the API's JSON."""
+    def _post(self, question: str, response: str):
+        """(reply text, cut off at max_tokens); NOT_JSON for a reply that is not the API's JSON;
+        None when the server did not answer (counted in ``failures``)."""
         body = {"model": self.model, "temperature": 0, "max_tokens": 64, "messages": [
             {"role": "system", "content": INSTRUCTION},
             {"role": "user", "content": f"Question:\n{question}\n\nResponse:\n"
@@ -85,7 +90,7 @@ class LLMExtractor:
                 return choice["message"]["content"], choice.get("finish_reason") == "length"
             except (json.JSONDecodeError, KeyError, IndexError, TypeError):
                 self._failures_in_a_row = 0
-                return None  # the server answered, with garbage
+                return NOT_JSON  # the server answered, with garbage
             except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as err:
                 last = err
                 time.sleep(0.2 * (attempt + 1))
@@ -106,6 +111,8 @@ class LLMExtractor:
             self.stats["requests"] += 1
             reply = self._post(question, response)
             if reply is None:
+                return None  # unanswered: a failure, not garbage
+            if reply is NOT_JSON:
                 self.stats["garbage"] += 1
                 return None
             answer, cut = self.cache[key] = reply

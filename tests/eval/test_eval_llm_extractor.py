@@ -109,6 +109,15 @@ def test_cut_off_or_unreadable_replies_are_garbage_cached_and_reported(tmp_path,
     assert len(Judge.seen) == 3
 
 
+def test_an_unanswered_request_is_a_failure_not_garbage(tmp_path, judge_url):
+    from gpg_vl.eval.llm_extract import LLMExtractor
+
+    Judge.mode = "slow"
+    extractor = LLMExtractor(judge_url, "tiny", tmp_path, timeout_s=0.3)
+    assert extractor.extract("How many?", "It is 3") is None
+    assert extractor.stats == {"requests": 1, "cached": 0, "garbage": 0, "failures": 1}
+
+
 def test_a_judge_that_times_out_or_is_down_stops_with_one_line(tmp_path, superclevr_file, judge_url, capsys):
     Judge.mode = "slow"
     file = _preds(tmp_path, superclevr_file)
