@@ -23,7 +23,9 @@ table. Quirks kept on purpose (strict, gpg-vl's own rule, fixes them):
   string extraction (the letters A-F in six spellings and the choice texts), then ``verify``
   against the raw strings [choice text lower-cased, choice text, letter, letter lower-cased,
   "(b)", "(B)"]. A string only equals a string, so "Left" for the choice "left" and "A cup
-  ..." (read as the letter A) are wrong; "2" for the choice "2" is right.
+  ..." (read as the letter A) are wrong; "2" for the choice "2" is right. Not ported: its
+  ``--precomputed_json`` path drops the last saved result (``['results'][:-1]``), so re-scoring
+  a saved run counts the last item wrong.
 - Visual-RFT LISA (``lisa_evaluation/Qwen2_VL_lisa_infere.py``): the first
   ``(x1,y1),(x2,y2)`` of integers anywhere in the text, divided by 1000 whatever the model
   family (the release evaluates Qwen2-VL only), against the ground-truth box divided by the

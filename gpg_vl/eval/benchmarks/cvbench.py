@@ -8,7 +8,9 @@ and per source, and the benchmark's official overall (its README):
 ``--protocol official``: GPG's scorer (``gpg_vl.eval.official.cvbench_official``: the first
 answer tag, else the whole response, read by math-verify against the letter and the choice
 text). GPG reports the pooled accuracy ("Total Accuracy", the report's overall accuracy) and the
-accuracy per task (the ``task`` breakdown), not the README's overall.
+accuracy per task (the ``task`` breakdown), not the README's overall. GPG's prompt adds a
+line to the record's ``prompt``: ``--prompt-template "{problem}\nOutput the thinking process in
+<think> </think> and final answer in <answer> </answer> tags."``
 """
 from __future__ import annotations
 
