@@ -129,7 +129,7 @@ def test_requests_reach_vllm_and_garbage_falls_back_to_the_rules(server, tmp_pat
     summary = json.loads((out / "o" / "summary.json").read_text())
     assert server.posts() - before == 3  # each response was asked once, and answered
     cached = [json.loads(line) for line in (out / "o" / "judge_cache.jsonl").read_text().splitlines()]
-    assert len(cached) == 3 and all(isinstance(row["answer"], str) for row in cached)
+    assert len(cached) == 3 and all(isinstance(row["answer"], str) and row["answer"] for row in cached)
     # random weights: the replies run to max_tokens or hold no count, so none is scored
     assert summary["judge"] == {"requests": 3, "cached": 0, "garbage": 3, "failures": 0}
     assert summary["correct"] == 2 and summary["count"] == 3  # the rules' reading of the responses
