@@ -180,7 +180,6 @@ def geoqa_official(record: dict, response: str) -> tuple[str | None, bool]:
     return str(parsed[0]), bool(verify(parsed, gold, timeout_seconds=None))  # R1-V's order
 
 
-
 def _parseable(text: str) -> bool:
     """Whether math-verify may read ``text`` cheaply (module docstring)."""
     return bool(text) and math_is_bounded(text) and text.count("$") <= 8 and text.count("\\boxed") <= 4
