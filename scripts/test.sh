@@ -2,7 +2,8 @@
 # Sets up if needed, then runs the test suite (CPU). Extra arguments go to pytest,
 # e.g. `bash scripts/test.sh -m "not slow"` for the fast subset.
 # It also sets up .venv-vllm (scripts/setup_vllm.sh) for the tests that load exports in vLLM,
-# and then runs tests/engines (rollout.engine=vllm, vLLM in process) inside .venv-vllm, where the
+# and then runs tests/engines (rollout.engine=vllm, vLLM in process) and the LLM judge against a
+# real `vllm serve` (tests/eval/test_eval_vllm_judge.py) inside .venv-vllm, where the
 # trainer and vLLM share one environment; GPG_VL_SKIP_VLLM=1 skips both, and those tests then skip.
 #
 # `bash scripts/test.sh --latest [pytest args]`: the same suite in .venv-latest, installed from
@@ -23,7 +24,8 @@ status=0
 "${GPG_VL_VENV:-$ROOT/.venv}/bin/python" -m pytest "$@" || status=$?
 if [ "${GPG_VL_SKIP_VLLM:-0}" != "1" ] && [ -z "${GPG_VL_UNLOCKED:-}" ] && [ "$#" -eq 0 ]; then
     # a fixed 1 GiB KV cache: the CPU build otherwise sizes it from this whole process's memory
-    VLLM_CPU_KVCACHE_SPACE="${VLLM_CPU_KVCACHE_SPACE:-1}" "$ROOT/.venv-vllm/bin/python" -m pytest tests/engines -m vllm \
+    VLLM_CPU_KVCACHE_SPACE="${VLLM_CPU_KVCACHE_SPACE:-1}" "$ROOT/.venv-vllm/bin/python" -m pytest tests/engines \
+        tests/eval/test_eval_vllm_judge.py -m vllm \
         || status=$?
 fi
 exit $status

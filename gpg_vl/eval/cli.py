@@ -133,7 +133,8 @@ def score_file(bench, predictions: list[dict], out: Path, args, rows: str | None
     summary["run"] = dict(provenance(args), rows_used=rows or rows_used(len(predictions), len(predictions)))
     summary["skipped_lines"] = skipped or []
     if judge_stats is not None:
-        summary["run"].update(judge_url=args.judge_url, judge_model=args.judge_model)
+        summary["run"].update(judge_url=args.judge_url, judge_model=args.judge_model,
+                              judge_replies=extractor.summary())
         summary["judge"] = judge_stats
     write_outputs(out, bench, scored, summary)
     _print_result(out, summary)

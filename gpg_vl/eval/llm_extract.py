@@ -4,11 +4,16 @@ pipeline does with GPT (``extract_answer.py``), through any OpenAI-compatible en
 
 - Requests go to ``{judge_url}/chat/completions`` with temperature 0, one per response, with
   the question (and its choices) and the response; the judge is asked for the bare answer.
-- Answers are cached in ``DIR/judge_cache.jsonl`` keyed by model, question and response: a
-  re-run, or a resumed one, asks nothing twice.
-- A reply that is empty, over ``MAX_ANSWER_CHARS`` or not JSON counts as garbage: the rule
-  extractor's reading is kept and the item is counted (``judge_garbage`` in summary.json).
-- Each request has a time-out and ``RETRIES`` retries; a server that does not answer at all
+- Replies are cached in ``DIR/judge_cache.jsonl`` keyed by model, question and response, the
+  unusable ones too (a judge at temperature 0 says the same again): a re-run, or a resumed
+  one, asks nothing twice.
+- A reply that is not JSON, empty, over ``MAX_ANSWER_CHARS``, cut off at ``max_tokens``
+  (``finish_reason: length``: not a bare answer), or that the benchmark's own reading finds no
+  answer in (no number for a count, no option for a choice) counts as garbage: the rule
+  extractor reads the original response and the item is counted (``judge.garbage`` in
+  summary.json, "judge replies" in report.md). A random-weight judge gives only garbage.
+- Each request has a time-out and ``RETRIES`` retries; a request still unanswered counts in
+  ``failures`` (the rules read that response); a server that does not answer at all
   (``MAX_CONSECUTIVE_FAILURES`` requests in a row) stops the run with one line naming the URL.
 """
 from __future__ import annotations
@@ -20,7 +25,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from gpg_vl.errors import InputError
+from gpg_vl.errors import BadRecord, InputError
 
 MAX_ANSWER_CHARS = 200
 MAX_RESPONSE_CHARS = 8000  # the judge reads the response's last 8,000 characters
@@ -32,6 +37,9 @@ INSTRUCTION = (
     "answer only: the option letter for a multiple-choice question, a number for a numeric "
     "question (no units), otherwise the shortest text of the answer. If the response gives no "
     "answer, reply N/A.")
+
+
+NOT_JSON = object()  # a reply that is not the API's JSON: garbage, and not cached
 
 
 class JudgeUnavailable(InputError):
@@ -48,13 +56,13 @@ class LLMExtractor:
         self.stats = {"requests": 0, "cached": 0, "garbage": 0, "failures": 0}
         self._failures_in_a_row = 0
 
-    def _read_cache(self) -> dict[str, str]:
+    def _read_cache(self) -> dict[str, tuple[str, bool]]:
         cache = {}
         if self.cache_path.is_file():
             for line in self.cache_path.read_text(encoding="utf-8").splitlines():
                 try:
                     row = json.loads(line)
-                    cache[row["key"]] = row["answer"]
+                    cache[row["key"]] = (row["answer"], bool(row.get("cut", False)))
                 except (json.JSONDecodeError, KeyError, TypeError):
                     continue  # a torn line from a killed run
         return cache
@@ -63,7 +71,9 @@ class LLMExtractor:
         raw = json.dumps([self.model, INSTRUCTION, question, response])
         return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
-    def _post(self, question: str, response: str) -> str | None:
+    def _post(self, question: str, response: str):
+        """(reply text, cut off at max_tokens); NOT_JSON for a reply that is not the API's JSON;
+        None when the server did not answer (counted in ``failures``)."""
         body = {"model": self.model, "temperature": 0, "max_tokens": 64, "messages": [
             {"role": "system", "content": INSTRUCTION},
             {"role": "user", "content": f"Question:\n{question}\n\nResponse:\n"
@@ -76,10 +86,11 @@ class LLMExtractor:
                 with urllib.request.urlopen(request, timeout=self.timeout_s) as reply:
                     payload = json.loads(reply.read(1_000_000).decode("utf-8", "replace"))
                 self._failures_in_a_row = 0
-                return payload["choices"][0]["message"]["content"]
+                choice = payload["choices"][0]
+                return choice["message"]["content"], choice.get("finish_reason") == "length"
             except (json.JSONDecodeError, KeyError, IndexError, TypeError):
                 self._failures_in_a_row = 0
-                return None  # the server answered, with garbage
+                return NOT_JSON  # the server answered, with garbage
             except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as err:
                 last = err
                 time.sleep(0.2 * (attempt + 1))
@@ -95,21 +106,29 @@ class LLMExtractor:
         key = self._key(question, response)
         if key in self.cache:
             self.stats["cached"] += 1
-            answer = self.cache[key]
+            answer, cut = self.cache[key]
         else:
             self.stats["requests"] += 1
-            answer = self._post(question, response)
-            if answer is None:
+            reply = self._post(question, response)
+            if reply is None:
+                return None  # unanswered: a failure, not garbage
+            if reply is NOT_JSON:
                 self.stats["garbage"] += 1
                 return None
-            self.cache[key] = answer
+            answer, cut = self.cache[key] = reply
             with open(self.cache_path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps({"key": key, "answer": answer}) + "\n")
+                fh.write(json.dumps({"key": key, "answer": answer, "cut": cut}) + "\n")
         answer = answer.strip() if isinstance(answer, str) else ""
-        if not answer or len(answer) > MAX_ANSWER_CHARS:
+        if cut or not answer or len(answer) > MAX_ANSWER_CHARS:
             self.stats["garbage"] += 1
             return None
         return answer
+
+    def summary(self) -> str:
+        """One line for report.md."""
+        s = self.stats
+        return (f"{s['requests']} asked, {s['cached']} from the cache, {s['garbage']} unusable "
+                f"(the rules read those responses), {s['failures']} unanswered")
 
 
 def apply_judge(bench, predictions: list[dict], extractor: LLMExtractor) -> list[dict]:
@@ -129,5 +148,21 @@ def apply_judge(bench, predictions: list[dict], extractor: LLMExtractor) -> list
         if answer is None or answer.upper() == "N/A":
             out.append(pred)
             continue
-        out.append({**pred, "response": answer, "judged_response": response, "extraction": answer})
+        judged = {**pred, "response": answer, "judged_response": response, "extraction": answer}
+        if not _readable(bench, judged, answer):
+            extractor.stats["garbage"] += 1
+            out.append(pred)
+            continue
+        out.append(judged)
     return out
+
+
+def _readable(bench, record: dict, answer: str) -> bool:
+    """Whether the benchmark's own reading finds an answer in the judge's reply. A record
+    missing fields or malformed keeps the reply: scoring reports the record."""
+    if bench.missing_fields(record):
+        return True
+    try:
+        return bench.score(record, answer).prediction is not None
+    except BadRecord:
+        return True

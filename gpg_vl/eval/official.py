@@ -20,25 +20,43 @@ table. Quirks kept on purpose (strict, gpg-vl's own rule, fixes them):
   whole response, ``verify`` against the parsed ground truth.
 - R1-V SuperCLEVR (``src/eval/test_qwen2vl_counting_superclevr.py``): the first
   ``<answer>\\s*(\\d+)\\s*</answer>``, as an int, equal to the ground truth.
+- GPG's CV-Bench (AMAP-ML/GPG ``VisualThinker-R1-Zero/src/eval/evaluate_Qwen2_VL_CVBench.py``):
+  the first ``<answer>\\s*(.*?)\\s*</answer>`` (``.`` stops at a line end), else the whole
+  response when there is none or it is empty; ``math_verify.parse`` with LaTeX, expression and
+  string extraction (the letters A-F in six spellings and the choice texts), then ``verify``
+  against the raw strings [choice text lower-cased, choice text, letter, letter lower-cased,
+  "(b)", "(B)"]. A string only equals a string, so "Left" for the choice "left" and "A cup
+  ..." (read as the letter A) are wrong; "2" for the choice "2" is right. Not ported: its
+  ``--precomputed_json`` path drops the last saved result (``['results'][:-1]``), so re-scoring
+  a saved run counts the last item wrong.
+- Visual-RFT LISA (``lisa_evaluation/Qwen2_VL_lisa_infere.py``): the first
+  ``(x1,y1),(x2,y2)`` of integers anywhere in the text, divided by 1000 whatever the model
+  family (the release evaluates Qwen2-VL only), against the ground-truth box divided by the
+  image size; no clipping, IoU ``inter / (area_a + area_b - inter + 1e-6)``; any failure
+  (no box, a float, an overflow) is IoU 0. The release reports the mean box IoU ("mIoU",
+  ``merge_eval.py``); its gIoU/cIoU are mask metrics (SAM masks, ``mask_iou.py``).
 
 Bounded: the edit distance runs on at most ``MAX_DISTANCE_CHARS`` characters of each side (the
 official one is unbounded: a 200,000-character choice takes minutes); math-verify only sees the
 last ``MAX_VERIFY_CHARS`` characters of a response (the official one parses all of it), and
 never text holding a digit run over 30 digits, more than two powers/factorials, more than 8
 ``$`` or 4 boxes (sympy would evaluate them exactly, or latex2sympy parse many candidates;
-the official scorer hangs there, this one scores them wrong).
+the official scorer hangs there, this one scores them wrong). CV-Bench's parse is bounded the
+same way. The answer-tag and box searches read the first ``MAX_OFFICIAL_CHARS`` characters.
 """
 from __future__ import annotations
 
 import math
 import re
 
+from gpg_vl.errors import BadRecord
 from gpg_vl.eval.choices import edit_distance, read_choice
 from gpg_vl.eval.extract import first_clause, is_refusal, own_answer, read_number
 
 MAX_DISTANCE_CHARS = 200
 MAX_PARSE_CHARS = 1500  # the official MathVista extraction's copied text
 MAX_VERIFY_CHARS = 400  # what math-verify reads of a GeoQA response: its end, where the answer is
+MAX_OFFICIAL_CHARS = 20_000  # the releases generate 128-1024 tokens; longer text is cut here
 _PAREN_LETTER = re.compile(r"\(([a-zA-Z])\)")
 _STATED_LETTER = re.compile(r"\(?([A-Z])\)?(?:[.,:;)]|\s|$)")
 _COUNT_TAG = re.compile(r"<answer>\s*(\d+)\s*</answer>")
@@ -164,7 +182,7 @@ def geoqa_official(record: dict, response: str) -> tuple[str | None, bool]:
     from math_verify import parse, verify
 
     text = (response or "")[-MAX_VERIFY_CHARS:]
-    if not text or not math_is_bounded(text) or text.count("$") > 8 or text.count("\\boxed") > 4:
+    if not _parseable(text):
         return None, False
     parsed = parse(text, parsing_timeout=None)
     if not parsed:
@@ -172,3 +190,86 @@ def geoqa_official(record: dict, response: str) -> tuple[str | None, bool]:
     gold = parse(str(record["ground_truth"]), parsing_timeout=None)
     return str(parsed[0]), bool(verify(parsed, gold, timeout_seconds=None))  # R1-V's order
 
+
+def _parseable(text: str) -> bool:
+    """Whether math-verify may read ``text`` cheaply (module docstring)."""
+    return bool(text) and math_is_bounded(text) and text.count("$") <= 8 and text.count("\\boxed") <= 4
+
+
+def first_answer_tag(text: str) -> str | None:
+    """``re.search(r"<answer>\\s*(.*?)\\s*</answer>", text).group(1)`` in linear time: after the
+    first opening tag that has a match, whitespace (newlines included) is skipped, the answer
+    runs to the first closing tag on its line, or to the line's end when only whitespace
+    (newlines included) separates that from the closing tag; its trailing whitespace is dropped."""
+    close, pos = -1, text.find("<answer>")
+    while pos >= 0:
+        start = pos + len("<answer>")
+        while start < len(text) and text[start].isspace():
+            start += 1
+        if close < start:
+            close = text.find("</answer>", start)
+            if close < 0:
+                return None  # no closing tag after this opening, nor after any later one
+        line_end = text.find("\n", start)
+        line_end = len(text) if line_end < 0 else line_end
+        if close < line_end:
+            return text[start:close].rstrip()
+        if not text[line_end:close].strip():
+            return text[start:line_end].rstrip()
+        pos = text.find("<answer>", pos + 1)
+    return None
+
+
+_LETTERS = tuple("ABCDEF") + tuple("abcdef") + tuple(f"({c})" for c in "abcdef") + tuple(
+    f"({c})" for c in "ABCDEF")
+
+
+def cvbench_official(record: dict, response: str) -> tuple[str | None, list[str], bool]:
+    """(the tag's text, None when the whole response is read; math-verify's parse as strings;
+    verdict) of GPG's CV-Bench scorer (module docstring)."""
+    from math_verify import (ExprExtractionConfig, LatexExtractionConfig, StringExtractionConfig,
+                             parse, verify)
+
+    choices, truth = [str(c) for c in record["choices"]], str(record["answer"])
+    letters = [f"({c})" for c in "ABCDEF"]
+    if truth not in letters or letters.index(truth) >= len(choices):
+        raise BadRecord(f"answer {truth!r} is not one of the options (A)-(F) of {len(choices)} choices")
+    text = (response or "")[:MAX_OFFICIAL_CHARS]
+    tag = first_answer_tag(text)
+    short = tag or text  # ``if not model_answer``: an empty or missing tag reads the whole response
+    tail = short[-MAX_VERIFY_CHARS:]
+    if not _parseable(tail):
+        return tag or None, [], False
+    config = [LatexExtractionConfig(), ExprExtractionConfig(),
+              StringExtractionConfig(strings=_LETTERS + tuple(choices))]
+    parsed = parse(tail, extraction_config=config, parsing_timeout=None)
+    text_answer = choices[letters.index(truth)]
+    gold = [text_answer.lower(), text_answer, truth[1], truth[1].lower(), truth.lower(), truth]
+    correct = bool(verify(target=parsed, gold=gold, timeout_seconds=None))  # GPG's argument order
+    return tag or None, [str(p) for p in parsed], correct
+
+
+_BOX_PAIR = re.compile(r"\(\s*(\d+)\s*,\s*(\d+)\s*\)\s*,\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)")
+
+
+def _release_iou(a: list[float], b: list[float]) -> float:
+    """``compute_iou`` of the release: no clipping or ordering, ``1e-6`` in the denominator."""
+    inter = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    area_a, area_b = (a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1])
+    return inter / float(area_a + area_b - inter + 1e-6)
+
+
+def lisa_official(gold: list[float], size: tuple[int, int], response: str):
+    """(box read, box /1000, IoU) of Visual-RFT's LISA scorer; ``gold`` in pixels of an image of
+    ``size`` (W, H). Every failure of the release's ``try`` block is IoU 0."""
+    w, h = size
+    gold_norm = [gold[0] / w, gold[1] / h, gold[2] / w, gold[3] / h]
+    match = _BOX_PAIR.search((response or "")[:MAX_OFFICIAL_CHARS])
+    if match is None:
+        return None, None, 0.0
+    try:
+        box = [int(g) for g in match.groups()]
+        pred = [v / 1000 for v in box]
+        return box, pred, _release_iou(pred, gold_norm)
+    except (ValueError, OverflowError, ZeroDivisionError):  # int() of >4300 digits, huge / 1000
+        return None, None, 0.0

@@ -67,6 +67,7 @@ def score_one(bench: Benchmark, record: dict, index: int, protocol: str = "stric
         bad = bad or bad_official
         verdicts["official"] = bool(official.correct) and bad is None
         row.update(official_extracted=official.extracted, official_prediction=official.prediction)
+        row.update({f"official_{key}": value for key, value in official.extra.items()})
     status = bad or status
     row.update(extracted=item.extracted, prediction=item.prediction,
                correct=verdicts.get(protocol, False), status=status, **item.extra)

@@ -196,7 +196,8 @@ def test_eval_lisa_records_the_frame_and_sizes(tmp_path, tiny_model):
     assert pred["box_frame"] == "qwen2_vl" and pred["image_size"] == [640, 480]
     assert pred["resized_size"] == list(resized_size((640, 480), 56 * 56, 112 * 112))
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["count"] == 1 and set(summary["metrics"]) == {"box_mean_iou", "box_cumulative_iou"}
+    assert summary["count"] == 1 and set(summary["metrics"]) == {
+        "box_mean_iou", "box_cumulative_iou", "official_box_mean_iou"}
 
 
 def test_the_gpg_vl_command_dispatches_to_eval(tmp_path, superclevr_file):

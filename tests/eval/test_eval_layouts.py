@@ -54,7 +54,11 @@ def test_lisa_test_rows_score_with_sizes_read_from_the_images(tmp_path):
                "--box-frame", "qwen2_vl", "--image-root", tmp_path / "imgs") == 0
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert summary["missing_fields"]["count"] == 0 and summary["correct"] == 1
-    assert set(summary["metrics"]) == {"box_mean_iou", "box_cumulative_iou"}
+    assert set(summary["metrics"]) == {"box_mean_iou", "box_cumulative_iou", "official_box_mean_iou"}
+    # Visual-RFT's reading: the gt box over the image size, inside the prediction / 1000
+    gold_area = (40 - 10) / 64 * (30 - 10) / 48
+    assert summary["metrics"]["official_box_mean_iou"] == pytest.approx(
+        gold_area / (0.469 * 0.417), abs=1e-5)
 
 
 def test_vlm_r1_rec_rows(tmp_path):

@@ -22,7 +22,8 @@ def cli(*argv) -> int:
 
 class Judge(BaseHTTPRequestHandler):
     """Answers with the last line of the response it is shown, 'garbage' mode: not JSON,
-    'slow' mode: sleeps past the client's time-out."""
+    'slow' mode: sleeps past the client's time-out, 'cut' mode: the reply ran out of tokens
+    (finish_reason length), 'words' mode: a reply with no number in it."""
     mode = "ok"
     seen: list[dict] = []
 
@@ -33,8 +34,10 @@ class Judge(BaseHTTPRequestHandler):
             time.sleep(2)
         text = body["messages"][-1]["content"].split("Response:\n", 1)[1]
         answer = text.rsplit("\n\nExtracted answer:", 1)[0].strip().splitlines()[-1].strip("* ")
-        payload = b"<html>oops" if Judge.mode == "garbage" else json.dumps(
-            {"choices": [{"message": {"role": "assistant", "content": answer}}]}).encode()
+        answer = "I would say several of them" if Judge.mode == "words" else answer
+        finish = "length" if Judge.mode == "cut" else "stop"
+        payload = b"<html>oops" if Judge.mode == "garbage" else json.dumps({"choices": [
+            {"message": {"role": "assistant", "content": answer}, "finish_reason": finish}]}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
@@ -86,6 +89,33 @@ def test_garbage_replies_fall_back_to_the_rules(tmp_path, superclevr_file, judge
                "--extractor", "llm", "--judge-url", judge_url, "--judge-model", "tiny") == 0
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert summary["judge"]["garbage"] == 3 and summary["correct"] == 2  # the rules read them
+
+
+@pytest.mark.parametrize("mode", ["cut", "words"])
+def test_cut_off_or_unreadable_replies_are_garbage_cached_and_reported(tmp_path, superclevr_file,
+                                                                       judge_url, mode):
+    """A reply cut at max_tokens, or one with no count in it, is not scored: the rules read the
+    original response; the reply is cached all the same (a second run asks nothing)."""
+    Judge.mode = mode
+    file = _preds(tmp_path, superclevr_file)
+    args = ("score", "--benchmark", "superclevr", "--predictions", file, "--out", tmp_path / "o",
+            "--extractor", "llm", "--judge-url", judge_url, "--judge-model", "tiny")
+    for run in range(2):
+        assert cli(*args) == 0
+        summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+        assert summary["judge"]["garbage"] == 3 and summary["correct"] == 2  # the rules' reading
+        assert summary["judge"]["requests"] == (3 if run == 0 else 0)
+        assert "3 unusable (the rules read those responses)" in (tmp_path / "o" / "report.md").read_text()
+    assert len(Judge.seen) == 3
+
+
+def test_an_unanswered_request_is_a_failure_not_garbage(tmp_path, judge_url):
+    from gpg_vl.eval.llm_extract import LLMExtractor
+
+    Judge.mode = "slow"
+    extractor = LLMExtractor(judge_url, "tiny", tmp_path, timeout_s=0.3)
+    assert extractor.extract("How many?", "It is 3") is None
+    assert extractor.stats == {"requests": 1, "cached": 0, "garbage": 0, "failures": 1}
 
 
 def test_a_judge_that_times_out_or_is_down_stops_with_one_line(tmp_path, superclevr_file, judge_url, capsys):

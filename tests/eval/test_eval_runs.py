@@ -132,8 +132,9 @@ def test_verify_accepts_columns_named_completions_and_prompts(tmp_path):
 
 def test_official_protocol_is_refused_where_no_scorer_is_ported(tmp_path, capsys):
     file = tmp_path / "p.jsonl"
-    file.write_text(json.dumps({"idx": 0, "answer": "(A)", "choices": ["1", "2"], "response": "A"}) + "\n")
-    assert cli("score", "--benchmark", "cvbench", "--predictions", file, "--out", tmp_path / "o",
+    file.write_text(json.dumps({"id": 0, "task": "counting", "problem": "How many?", "answer": "2",
+                                "response": "2"}) + "\n")
+    assert cli("score", "--benchmark", "samples", "--predictions", file, "--out", tmp_path / "o",
                "--protocol", "official") == 2
     assert "no official scorer" in capsys.readouterr().err
 

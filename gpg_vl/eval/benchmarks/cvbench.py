@@ -4,6 +4,13 @@ The answer is an option letter ``(A)``; a response may name the letter or the op
 read by ``gpg_vl.eval.choices`` (the same rules as MathVista's multiple choice). Accuracy per task (Count, Relation, Depth, Distance)
 and per source, and the benchmark's official overall (its README):
 ``((acc ADE20K + acc COCO) / 2 + acc Omni3D) / 2``.
+
+``--protocol official``: GPG's scorer (``gpg_vl.eval.official.cvbench_official``: the first
+answer tag, else the whole response, read by math-verify against the letter and the choice
+text). GPG reports the pooled accuracy ("Total Accuracy", the report's overall accuracy) and the
+accuracy per task (the ``task`` breakdown), not the README's overall. GPG's prompt adds a
+line to the record's ``prompt``: ``--prompt-template "{problem}\nOutput the thinking process in
+<think> </think> and final answer in <answer> </answer> tags."``
 """
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from gpg_vl.eval.benchmarks.base import Benchmark, ItemScore, register
 from gpg_vl.eval.loading import load_records, read_json_records
 from gpg_vl.errors import BadRecord
 from gpg_vl.eval.choices import read_choice
+from gpg_vl.eval.official import cvbench_official
 from gpg_vl.verifiers.choice import correct_letters
 
 
@@ -62,6 +70,10 @@ class CVBench(Benchmark):
         letter = chr(ord("A") + index) if index is not None else None
         return ItemScore(answer.text, f"({letter})" if letter else None, letter in gold,
                          {"hedge": True} if answer.hedge else {})
+
+    def score_official(self, record: dict, response: str, **options) -> ItemScore:
+        tag, parsed, correct = cvbench_official(record, response)
+        return ItemScore(tag, parsed or None, correct)
 
     def metrics(self, records: list[dict], rows: list[dict]) -> dict:
         accs = {s: source_accuracy(records, rows, s) for s in ("ADE20K", "COCO", "Omni3D")}

@@ -11,6 +11,12 @@ The predicted box is the first box of the answer, written in the model family's 
 ``gpg_vl.families``); it is mapped back to original pixels before the IoU. Metrics: mean IoU
 and cumulative IoU (total intersection / total union, LISA's cIoU); an item counts as correct
 at IoU >= 0.5. A missing box scores IoU 0 and adds the ground-truth area to the union.
+
+``--protocol official``: Visual-RFT's scorer (``gpg_vl.eval.official.lisa_official``: the
+first integer ``(x1,y1),(x2,y2)`` anywhere, read in the 0-1000 frame whatever the family, no
+clipping) and its figure, the mean box IoU (``official_box_mean_iou``, its "mIoU"); the
+release reports no per-item verdict, so an item counts as correct at the same IoU >= 0.5. None
+of these is the papers' gIoU/cIoU, which are mask IoUs of SAM masks prompted by the box.
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ import math
 from gpg_vl.errors import BadRecord
 from gpg_vl.eval.benchmarks.base import Benchmark, ItemScore, register
 from gpg_vl.eval.extract import find_answer
+from gpg_vl.eval.official import lisa_official
 from gpg_vl.families import BOX_FRAMES, RESIZED_FRAMES, box_to_pixels, resized_size
 from gpg_vl.verifiers.grounding import box_area, box_iou, clip_box
 from gpg_vl.verifiers.parsing import parse_boxes
@@ -156,13 +163,20 @@ class LisaGrounding(Benchmark):
         extra = {"iou": iou, "intersection": inter, "union": union}
         return ItemScore(list(boxes[0]), [round(v, 2) for v in pred], iou >= IOU_THRESHOLD, extra)
 
+    def score_official(self, record: dict, response: str, **options) -> ItemScore:
+        box, pred, iou = lisa_official(gold_box(record), image_size(record), response)
+        return ItemScore(box, pred, iou >= IOU_THRESHOLD, {"iou": iou})
+
     def metrics(self, records: list[dict], rows: list[dict]) -> dict:
         ious = [row.get("iou", 0.0) for row in rows]
         total_union = sum(row.get("union", 0.0) for row in rows)
         total_inter = sum(row.get("intersection", 0.0) for row in rows)
-        # Box IoU: the papers' gIoU / cIoU are mask metrics (SAM masks from the boxes)
+        # Box IoU: the papers' gIoU / cIoU are mask metrics (SAM masks from the boxes). A row
+        # the release could not score (no box, a missing field) counts 0 there too.
+        official = [row.get("official_iou", 0.0) for row in rows]
         return {"box_mean_iou": sum(ious) / len(ious) if ious else 0.0,
-                "box_cumulative_iou": total_inter / total_union if total_union > 0 else 0.0}
+                "box_cumulative_iou": total_inter / total_union if total_union > 0 else 0.0,
+                "official_box_mean_iou": sum(official) / len(official) if official else 0.0}
 
 
 register(LisaGrounding())
