@@ -233,4 +233,6 @@ def collapse_runs(ids: list[int], token: int) -> list[int]:
 def suggest_fraction(fraction: float) -> str:
     """A memory fraction to try after ``fraction`` failed: more room if it was small, less
     (for the trainer) if it was large."""
-    return f"{min(0.9, fraction * 2):.2f}" if fraction < 0.45 else f"{fraction / 2:.2f}"
+    if fraction < 0.45:  # at least 0.05: a tiny fraction doubled rounds to "0.00"
+        return f"{min(0.9, max(0.05, fraction * 2)):.2f}"
+    return f"{fraction / 2:.2f}"

@@ -44,6 +44,7 @@ def test_memory_suggestion_moves_toward_what_can_fit():
 
     assert suggest_fraction(0.05) == "0.10"  # too small for weights + KV cache: more
     assert suggest_fraction(0.92) == "0.46"  # too large beside the trainer (or host memory on CPU): less
+    assert suggest_fraction(0.001) == "0.05"  # never a fraction that rounds to 0.00
 
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="needs vLLM's model registry")
