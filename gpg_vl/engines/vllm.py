@@ -63,6 +63,9 @@ def _is_memory_error(exc: BaseException) -> bool:
 class VllmEngine:
     """An in-process vLLM engine for one training process."""
 
+    # full tensors materialised at a time by a sync: under ZeRO-3 the extra memory per rank
+    sync_chunk_bytes = 1 << 30
+
     def __init__(self, model_path: str, policy, processor, rollout_cfg, *, seed: int = 0,
                  rank: int = 0, world_size: int = 1, mm_kwargs: dict | None = None):
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # the engine lives in this process
@@ -90,6 +93,8 @@ class VllmEngine:
                       mm_processor_kwargs=mm_kwargs or None)
         if world_size > 1:  # one engine per rank on the trainer's process group (TRL's colocate launch)
             kwargs["distributed_executor_backend"] = "external_launcher"
+        if not torch.cuda.is_available():
+            kwargs.update(whole_prefills(policy.config, v.max_model_len))
         try:
             self.llm = LLM(**kwargs)
         except Exception as exc:  # vLLM raises plain ValueError / RuntimeError for memory
@@ -127,7 +132,7 @@ class VllmEngine:
         only_changing = self.synced_version is not None
         sent = 0
         self.llm.apply_model(initialize_layerwise_reload)
-        for chunk in named_weights(policy, only_changing):
+        for chunk in named_weights(policy, only_changing, self.sync_chunk_bytes):
             self.llm.apply_model(lambda model, chunk=chunk: model.load_weights(chunk))
             sent += len(chunk)
         self.llm.apply_model(lambda model: finalize_layerwise_reload(model, model_config))
@@ -207,6 +212,19 @@ class VllmEngine:
         return result
 
 
+def whole_prefills(model_config, max_model_len: int | None) -> dict:
+    """vLLM arguments that schedule every prompt's prefill in one step, for the CPU build.
+
+    A seeded request whose prefill is split over steps (chunked prefill: a batch of more prompt
+    tokens than ``max_num_batched_tokens``, e.g. 16 prompts x G = 8) makes vLLM rewind the
+    request's generator (vllm/v1/worker/gpu_model_runner.py ``_bookkeeping_sync``:
+    ``gen.set_offset(...)``), which a CPU generator refuses: "CPU Generator does not use offset".
+    Without chunking, a prompt that does not fit this step's budget waits for the next one.
+    """
+    longest = max_model_len or getattr(model_config.get_text_config(), "max_position_embeddings", 2048)
+    return {"enable_chunked_prefill": False, "max_num_batched_tokens": max(2048, longest)}
+
+
 def collapse_runs(ids: list[int], token: int) -> list[int]:
     """``ids`` with every run of ``token`` shortened to one token."""
     return [t for i, t in enumerate(ids) if t != token or i == 0 or ids[i - 1] != token]
@@ -215,4 +233,6 @@ def collapse_runs(ids: list[int], token: int) -> list[int]:
 def suggest_fraction(fraction: float) -> str:
     """A memory fraction to try after ``fraction`` failed: more room if it was small, less
     (for the trainer) if it was large."""
-    return f"{min(0.9, fraction * 2):.2f}" if fraction < 0.45 else f"{fraction / 2:.2f}"
+    if fraction < 0.45:  # at least 0.05: a tiny fraction doubled rounds to "0.00"
+        return f"{min(0.9, max(0.05, fraction * 2)):.2f}"
+    return f"{fraction / 2:.2f}"

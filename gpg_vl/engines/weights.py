@@ -80,8 +80,9 @@ def _full_bytes(param) -> int:
 
 
 def named_weights(model, only_changing: bool, chunk_bytes: int = 1 << 30) -> Iterator[list[tuple[str, torch.Tensor]]]:
-    """Chunks [(vLLM name, tensor)] of the weights to send; under ZeRO-3 each chunk is gathered
-    (collectively: every rank must iterate) and released before the next."""
+    """Chunks [(vLLM name, tensor)] of the weights to send, each at most ``chunk_bytes`` of full
+    tensors (or a single larger weight); under ZeRO-3 each chunk is gathered (collectively: every
+    rank must iterate in the same order) and released before the next."""
     plan = _plan(model)
     if only_changing:
         blocks = changing_blocks(plan)
@@ -89,11 +90,12 @@ def named_weights(model, only_changing: bool, chunk_bytes: int = 1 << 30) -> Ite
     zero3 = any(hasattr(p, "ds_id") for _, _, needed in plan for p in needed)
     chunk, size = [], 0
     for item in plan:
-        chunk.append(item)
-        size += sum(_full_bytes(p) for p in item[2])
-        if size >= chunk_bytes:
+        item_bytes = sum(_full_bytes(p) for p in item[2])
+        if chunk and size + item_bytes > chunk_bytes:  # a chunk stays within chunk_bytes, or is one weight
             yield from _materialise(model, chunk, zero3)
             chunk, size = [], 0
+        chunk.append(item)
+        size += item_bytes
     if chunk:
         yield from _materialise(model, chunk, zero3)
 

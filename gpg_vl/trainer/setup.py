@@ -89,12 +89,32 @@ def make_accelerator():
     from accelerate import Accelerator, PartialState
 
     deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
+    if deepspeed:
+        separate_extension_builds()
     if torch.cuda.is_available():
         return Accelerator()
     if deepspeed:
         PartialState(backend="gloo")
         return Accelerator()
     return Accelerator(cpu=True)
+
+
+def separate_extension_builds() -> None:
+    """One JIT-extension folder per torch version (``TORCH_EXTENSIONS_DIR``, unless set).
+
+    DeepSpeed builds its CPU communication op at start-up into ~/.cache/torch_extensions/
+    py311_<cuda>/, a folder that does not name the torch version. torch >= 2.14 guards the build
+    with an OS lock and leaves the ``lock`` file behind; torch < 2.14 (the vLLM environment's
+    2.13) reads that file as a build in progress and waits for it forever: every DeepSpeed
+    launch there hung in ``init_distributed``. Separate folders also stop the two environments
+    from rebuilding the op over each other's (ABI-incompatible) build.
+    """
+    import os
+
+    if "TORCH_EXTENSIONS_DIR" not in os.environ:
+        from torch.utils.cpp_extension import get_default_build_root
+
+        os.environ["TORCH_EXTENSIONS_DIR"] = os.path.join(get_default_build_root(), f"torch-{torch.__version__}")
 
 
 def configure_deepspeed(accelerator, cfg: Config) -> None:

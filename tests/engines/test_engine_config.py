@@ -44,6 +44,7 @@ def test_memory_suggestion_moves_toward_what_can_fit():
 
     assert suggest_fraction(0.05) == "0.10"  # too small for weights + KV cache: more
     assert suggest_fraction(0.92) == "0.46"  # too large beside the trainer (or host memory on CPU): less
+    assert suggest_fraction(0.001) == "0.05"  # never a fraction that rounds to 0.00
 
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="needs vLLM's model registry")
@@ -54,3 +55,22 @@ def test_unsupported_model_type_is_one_line_naming_it():
     with pytest.raises(VllmEngineError, match="model type 'toy_vl'") as info:
         check_supported(SimpleNamespace(model_type="toy_vl", architectures=["ToyVLForConditionalGeneration"]))
     assert "\n" not in str(info.value)
+
+
+def test_deepspeed_extension_builds_are_kept_apart_per_torch_version(monkeypatch):
+    """The vLLM environment (torch 2.13) and the main one (2.14) must not share DeepSpeed's JIT
+    build folder: 2.13 waited forever on the lock file 2.14 leaves there (a ZeRO launch hung)."""
+    import os
+
+    import torch
+    from torch.utils.cpp_extension import get_default_build_root
+
+    from gpg_vl.trainer.setup import separate_extension_builds
+
+    monkeypatch.delenv("TORCH_EXTENSIONS_DIR", raising=False)
+    separate_extension_builds()
+    folder = os.environ["TORCH_EXTENSIONS_DIR"]
+    assert folder != get_default_build_root() and folder.endswith(f"torch-{torch.__version__}")
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", "/somewhere/else")
+    separate_extension_builds()
+    assert os.environ["TORCH_EXTENSIONS_DIR"] == "/somewhere/else"  # a user's choice is kept

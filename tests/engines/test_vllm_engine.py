@@ -174,6 +174,22 @@ def test_prompt_seed_gives_same_samples_in_any_batch(engines, policy_factory):
     assert len({tuple(r) for r in rows_of(together)[:3]}) > 1  # the G samples of a prompt differ
 
 
+def test_seeded_batch_larger_than_one_scheduler_step(engines, policy_factory):
+    """Seeded prompts of more tokens than vLLM schedules in one step (3 prompts x G = 24, ~5400
+    tokens; the demo's 16 x 8 is larger still) sample, and each prompt draws what it draws alone. (With a
+    prefill split over steps, vLLM's CPU build failed: "CPU Generator does not use offset".)"""
+    engine, cfg, prompts = engines["qwen2_vl"]
+    model = fresh_policy(policy_factory, "qwen2_vl", seed=5)
+    engine.synced_version = None
+    engine.sync(model, 0)
+    g = 24
+    budget = engine.llm.llm_engine.vllm_config.scheduler_config.max_num_batched_tokens
+    assert int(prompts.batch["attention_mask"].sum()) * g > budget
+    together = engine.generate(prompts.batch, prompts.images, [11, 22, 33], g)
+    last = engine.generate(_one_prompt(prompts, 2), prompts.images[2:], [33], g)
+    assert rows_of(together)[2 * g:] == rows_of(last)
+
+
 def rows_of(rollout) -> list[list[int]]:
     return [ids[m.bool()].tolist() for ids, m in zip(rollout.completion_ids, rollout.completion_mask)]
 

@@ -44,12 +44,16 @@ def rewards(monkeypatch):
 
 
 def config(tiny_dirs, synthetic_data, out, *extra: str) -> Config:
-    return load_config(Config, None, [
+    return load_config(Config, None, config_args(tiny_dirs, synthetic_data, out, *extra))
+
+
+def config_args(tiny_dirs, synthetic_data, out, *extra: str) -> list[str]:
+    return [
         f"model.path={tiny_dirs['qwen2_vl']}", "model.min_pixels=12544", "model.max_pixels=12544",
         f"data.train={synthetic_data['train']}", "rollout.num_generations=4", "rollout.max_new_tokens=6",
         "rollout.engine=vllm", "rollout.vllm.gpu_memory_utilization=0.1", "rollout.vllm.enforce_eager=true",
         "rollout.vllm.max_model_len=512", "rewards=[{name: test_len}]", "train.prompts_per_step=2",
-        "train.lr=1e-2", "train.steps=4", "train.tensorboard=false", f"train.output_dir={out}", *extra])
+        "train.lr=1e-2", "train.steps=4", "train.tensorboard=false", f"train.output_dir={out}", *extra]
 
 
 def final(out) -> dict:
@@ -91,3 +95,26 @@ def final_start(tiny_dirs) -> dict:
     from safetensors.torch import load_file
 
     return load_file(str(tiny_dirs["qwen2_vl"] / "model.safetensors"))
+
+
+def test_a_memory_fraction_that_cannot_fit_is_one_line_with_the_fraction_to_try(tiny_dirs, synthetic_data,
+                                                                                 tmp_path):
+    """``gpg-vl train`` with rollout.vllm.gpu_memory_utilization=0.001: vLLM's CPU build sizes its
+    KV cache as that fraction of host memory minus what the process already holds (negative here)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    args = [a for a in config_args(tiny_dirs, synthetic_data, tmp_path / "run")
+            if "gpu_memory_utilization" not in a and not a.startswith("rewards=")]
+    args.append("rewards=[{name: 'gpg_vl.bench.workload:distinct_char_reward'}]")  # importable in a subprocess
+    env = {k: v for k, v in os.environ.items() if k != "VLLM_CPU_KVCACHE_SPACE"}  # the fraction decides
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-m", "gpg_vl.cli", "train", *args, "train.steps=1",
+                           "rollout.vllm.gpu_memory_utilization=0.001"], cwd=repo, capture_output=True, text=True,
+                          timeout=600, env={**env, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo)})
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("gpg-vl train: error: vLLM could not fit")
+    assert "try rollout.vllm.gpu_memory_utilization=0.05" in last
+    assert "Traceback" not in proc.stderr
