@@ -89,7 +89,7 @@ def recomputed(out, ranks=(0,)) -> list[int]:
     return [r["recomputed"] for rank in ranks for r in rows_of(out / f"probe_rank{rank}.jsonl")]
 
 
-@pytest.mark.parametrize("engine", sorted(CLEAN))
+@pytest.mark.parametrize("engine", sorted(CLEAN), ids=lambda e: f"{e}-checkpointing" if CLEAN[e] else e)
 def test_several_micro_batches_per_rank_match_one_process(engine, runs, tiny_dirs):
     from safetensors.torch import load_file
 
