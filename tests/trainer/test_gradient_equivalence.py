@@ -228,16 +228,24 @@ def test_update_gradient_equals_the_objective_s(name, tiny_dirs, synthetic_data,
 RANK_SCRIPT = Path(__file__).with_name("gradient_rank.py")
 
 
+# The 2-process cases: checkpointing in train mode; and the path a LoRA recipe takes after its
+# warm-up (checkpointing, LoRA, the policy left in train mode, the warm-up's last gradient), one
+# row per micro-batch with per-sequence normalisers summed across ranks.
+TWO_PROCESS = {"ckpt-train": CASES["ckpt-train"],
+               "ckpt-train-lora-warmup-seq-mb1": Case(checkpointing=True, train_mode=True, lora=True, warmup=True,
+                                                      aggregation="seq-mean", micro=1)}
+
+
 @pytest.mark.slow
 @pytest.mark.multiprocess
-@pytest.mark.parametrize("name", ["ckpt-train", "ckpt-lora-seq-mb1"])
+@pytest.mark.parametrize("name", sorted(TWO_PROCESS))
 def test_two_processes_give_the_objective_s_gradient(name, tiny_dirs, synthetic_data, tmp_path, scrambler):
     """DDP over 2 ranks (gloo): rank r updates on groups it owns, in micro-batches that cross
     group boundaries; the all-reduced gradient is the whole batch's objective gradient."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "distributed"))
     from launch_helpers import BIN, pick_free_port, run_bounded
 
-    case = CASES[name]
+    case = TWO_PROCESS[name]
     spec = {"case": case.__dict__, "overrides": case.overrides(), "out": str(tmp_path / "grads"),
             "config": [str(tiny_dirs[case.family]), str(synthetic_data["train"]), str(tmp_path)]}
     (tmp_path / "spec.json").write_text(json.dumps(spec))
