@@ -1,6 +1,7 @@
 """The benchmark's work counters, and what they show (issue 6): gpg-vl encodes each prompt's image
-once and prefills each prompt once whatever G is; the repeated computation (what TRL runs, HF
-``generate`` and a forward over the group-repeated batch) does both G times."""
+once and prefills each prompt once whatever G is, in every family (Qwen3-VL's deepstack features
+included); the repeated computation (what TRL runs, HF ``generate`` and a forward over the
+group-repeated batch) does both G times."""
 from __future__ import annotations
 
 import pytest
@@ -8,6 +9,7 @@ import torch
 from PIL import Image
 
 from gpg_vl.bench.counters import WorkCounter, prompt_token_counts
+from gpg_vl.families import FAMILIES
 from gpg_vl.models.forward import completion_logprobs, grouped_completion_logprobs
 from gpg_vl.processing import encode_prompts, repeat_for_group
 from gpg_vl.rollout import generate, suppressed_token_ids
@@ -49,6 +51,36 @@ def test_grouped_generation_encodes_each_image_once_for_any_g(setup, g):
     assert counts["patches"] == 2 * PATCHES  # prompts x patches, not x G
     assert counts["prompt_tokens"] == int(batch["attention_mask"].sum())  # each prompt prefilled once
     assert counts["decode_tokens"] <= 2 * g * 2  # at most G rows x (3 - 1) decoding steps per prompt
+
+
+@pytest.mark.parametrize("family", [f for f in FAMILIES if f != "qwen2_vl"])  # qwen2_vl: the tests above
+def test_every_family_encodes_each_image_once_in_sampling_and_update(policy_factory, family):
+    """A Qwen3-VL / Qwen3.5 step does the work a Qwen2-VL one does: one vision-tower pass and one
+    prefill per prompt in the rollout and again in the update's forward, whatever G is (the
+    images' patch count is the processor's grid, read independently of the counters)."""
+    model, processor, _ = policy_factory(family)
+    batch = encode_prompts(processor, samples())
+    patches = int(batch["image_grid_thw"].prod(-1).sum())  # [images, 3] -> t x h x w patches
+    real = int(batch["attention_mask"].sum())
+    counter = WorkCounter(model, processor.tokenizer)
+    try:
+        g, c = 8, 3
+        with counter.in_phase("gen"):
+            ro = generate(model, processor, batch, max_new_tokens=c, num_generations=g,
+                          generator=torch.Generator().manual_seed(0), all_done=lambda done: False)
+        with counter.in_phase("update"):
+            grouped_completion_logprobs(model, ro.prompt, ro.prompt_index, ro.completion_ids,
+                                        torch.ones_like(ro.completion_ids)).sum().backward()
+        counts = counter.take()
+    finally:
+        counter.remove()
+    assert patches == batch["pixel_values"].shape[0] and patches > 0
+    assert counts["gen_patches"] == patches and counts["update_patches"] == patches  # not x G
+    # each prompt prefilled once, not x G (the counter stops at "<|im_start|>assistant\n": Qwen3.5's
+    # template writes its empty think block after it, which the counter files under completion)
+    assert 0 < counts["gen_prompt_tokens"] == counts["update_prompt_tokens"] <= real
+    assert counts["gen_decode_tokens"] == 2 * g * (c - 1)  # every row decodes; none re-prefills
+    assert counts["update_decode_tokens"] == 2 * g * (c - 1)
 
 
 def test_repeated_generation_encodes_every_image_g_times(setup):
