@@ -24,19 +24,21 @@ cfg = load_config(Config, "configs/demo.yaml", [
     f"model.path={assets}/tiny-model", f"data.train={assets}/data/train.jsonl", f"data.test={assets}/data/test.jsonl",
     f"train.seed={seed}", "train.output_dir=/tmp/demo-probe", *sys.argv[3:]])
 run = build_run(cfg)
-run_warmup(run.policy, run.processor, run.train_samples, cfg.warmup, encode_kwargs=run.encode_kwargs,
-           box_frame=run.family.box_frame, seed=seed, log=lambda *a: None)
+model, data = run.model, run.data
+run_warmup(model.policy, model.processor, data.train_samples, cfg.warmup, encode_kwargs=data.encode_kwargs,
+           box_frame=model.family.box_frame, seed=seed, log=lambda *a: None)
+model.policy.eval()
 by_task = collections.defaultdict(list)
-for s in run.test_samples:
+for s in data.test_samples:
     if len(by_task[s["task"]]) < IMAGES:
         by_task[s["task"]].append(s)
 for task, samples in by_task.items():
-    batch = encode_prompts(run.processor, samples, **run.encode_kwargs)
+    batch = encode_prompts(model.processor, samples, **data.encode_kwargs)
     with torch.no_grad():
-        ro = generate(run.policy, run.processor, batch, max_new_tokens=cfg.rollout.max_new_tokens,
+        ro = generate(model.policy, model.processor, batch, max_new_tokens=cfg.rollout.max_new_tokens,
                       num_generations=G, generator=torch.Generator().manual_seed(0))
     rows = [s for s in samples for _ in range(G)]
-    prompts = [render_prompt(s, run.encode_kwargs["prompt_template"]) for s in rows]
+    prompts = [render_prompt(s, data.encode_kwargs["prompt_template"]) for s in rows]
     _, parts = run.reward_model.score(prompts, ro.texts, rows)
     right = parts["grounding_iou" if task == "grounding" else task] > 0.5  # [IMAGES * G]
     ps = [float(right[i * G:(i + 1) * G].float().mean()) for i in range(len(samples))]
