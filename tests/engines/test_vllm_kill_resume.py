@@ -20,7 +20,9 @@ from test_vllm_processes import args
 
 pytest.importorskip("vllm")
 psutil = pytest.importorskip("psutil")
-pytestmark = [pytest.mark.slow, pytest.mark.vllm, pytest.mark.multiprocess]
+# The 1-process vllm crash-and-resume test (test_vllm_training.py) and the 2-process hf kill-and-
+# resume test run by default; this 2-process vllm one under `scripts/test.sh --full`.
+pytestmark = [pytest.mark.slow, pytest.mark.vllm, pytest.mark.multiprocess, pytest.mark.full]
 REPO = Path(__file__).resolve().parents[2]
 STEPS = 6
 
