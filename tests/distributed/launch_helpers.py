@@ -30,6 +30,27 @@ def run_bounded(cmd: list[str], timeout: float = 420, env: dict | None = None) -
     return out
 
 
+def kill_tree(proc: subprocess.Popen) -> None:
+    """SIGKILL the launcher's process group and the group of every process below it, as a crash
+    of the machine would. Killing the launcher's group alone is not enough under torchrun/accelerate:
+    torch elastic starts each worker in a session of its own, so the workers would survive as
+    orphans and go on training (and checkpointing) into the folder the resume then reads."""
+    import psutil
+
+    try:
+        tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        tree = []
+    for pgid in {proc.pid, *(os.getpgid(p.pid) for p in tree if p.is_running())}:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.communicate()
+    _, alive = psutil.wait_procs(tree, timeout=30)
+    assert not alive, f"processes survived SIGKILL: {alive}"
+
+
 def pick_free_port() -> int:
     import socket
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from launch_helpers import REPO, final_weights, max_diff, pick_free_port, run_bounded, train_args
+from launch_helpers import REPO, final_weights, kill_tree, max_diff, pick_free_port, run_bounded, train_args
 
 pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]
 
@@ -29,27 +29,6 @@ def kill_after_first_checkpoint(cmd: list[str], out, timeout: float = 300) -> No
             time.sleep(0.02)
     finally:
         kill_tree(proc)
-
-
-def kill_tree(proc: subprocess.Popen) -> None:
-    """SIGKILL the launcher's process group and the group of every process below it, as a crash
-    of the machine would. Killing the launcher's group alone is not enough under torchrun/accelerate:
-    torch elastic starts each worker in a session of its own, so the workers would survive as
-    orphans and go on training (and checkpointing) into the folder the resume then reads."""
-    import psutil
-
-    try:
-        tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
-    except psutil.NoSuchProcess:
-        tree = []
-    for pgid in {proc.pid, *(os.getpgid(p.pid) for p in tree if p.is_running())}:
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    proc.wait()
-    _, alive = psutil.wait_procs(tree, timeout=30)
-    assert not alive, f"processes survived SIGKILL: {alive}"
 
 
 def test_killed_and_resumed_run_matches_uninterrupted(tiny_dirs, synthetic_data, tmp_path):

@@ -18,6 +18,9 @@ import pytest
 
 from test_vllm_processes import args
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "distributed"))
+from launch_helpers import kill_tree  # noqa: E402
+
 pytest.importorskip("vllm")
 psutil = pytest.importorskip("psutil")
 # The 1-process vllm crash-and-resume test (test_vllm_training.py) and the 2-process hf kill-and-
@@ -48,22 +51,6 @@ def env() -> dict:
 def start(cmd: list[str]) -> subprocess.Popen:
     return subprocess.Popen(cmd, cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
-
-
-def kill_tree(proc: subprocess.Popen) -> None:
-    """SIGKILL the launcher's group and every worker's (torch elastic gives each its own session)."""
-    try:
-        tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
-    except psutil.NoSuchProcess:
-        tree = []
-    for pgid in {proc.pid, *(os.getpgid(p.pid) for p in tree if p.is_running())}:
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    proc.communicate()
-    _, alive = psutil.wait_procs(tree, timeout=30)
-    assert not alive, f"processes survived SIGKILL: {alive}"
 
 
 def finish(cmd: list[str], timeout: float = 420) -> str:
