@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,6 +19,8 @@ pytest.importorskip("vllm")
 pytest.importorskip("deepspeed")
 pytestmark = [pytest.mark.slow, pytest.mark.vllm, pytest.mark.multiprocess]
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "distributed"))
+from launch_helpers import pick_free_port, run_bounded  # noqa: E402  (bounded launch in its own session)
 WORKER = Path(__file__).with_name("zero_sync_worker.py")
 CHUNK = 1 << 20  # 1 MiB: the tiny model's 13 MiB of weights go over in ~14 chunks
 STEPS = 2
@@ -37,26 +37,13 @@ def overrides(model, data, out) -> list[str]:
 
 def launch(stage: int, args: list[str], timeout: float = 540) -> None:
     """2 processes under ``configs/deepspeed/zero<stage>.json``; the whole session is killed on timeout."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = pick_free_port()
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--num_machines", "1",
            "--mixed_precision", "no", "--dynamo_backend", "no", "--use_deepspeed", "--deepspeed_config_file",
            str(REPO / "configs" / "deepspeed" / f"zero{stage}.json"), "--main_process_port", str(port),
            str(WORKER), "train", *args]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "SYNC_CHUNK_BYTES": str(CHUNK),
-           "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"), "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        pytest.fail(f"timed out after {timeout} s\n{out[-4000:]}")
-    assert proc.returncode == 0, out[-6000:]
+    run_bounded(cmd, timeout, env={"SYNC_CHUNK_BYTES": str(CHUNK), "PYTHONPATH": str(REPO),
+                                   "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1")})
 
 
 def trainer_logprobs(model_dir: Path, data: Path, completion: list[int]) -> torch.Tensor:
