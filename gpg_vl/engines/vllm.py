@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from gpg_vl.engines.weights import named_weights
+from gpg_vl.engines.weights import SYNC_CHUNK_BYTES, named_weights
 from gpg_vl.errors import ConfigError
 from gpg_vl.rollout import Rollout, end_token_ids, suppressed_token_ids
 
@@ -63,8 +63,7 @@ def _is_memory_error(exc: BaseException) -> bool:
 class VllmEngine:
     """An in-process vLLM engine for one training process."""
 
-    # full tensors materialised at a time by a sync: under ZeRO-3 the extra memory per rank
-    sync_chunk_bytes = 1 << 30
+    sync_chunk_bytes = SYNC_CHUNK_BYTES  # a test lowers it to see ZeRO-3 gather in several chunks
 
     def __init__(self, model_path: str, policy, processor, rollout_cfg, *, seed: int = 0,
                  rank: int = 0, world_size: int = 1, mm_kwargs: dict | None = None):

@@ -79,7 +79,12 @@ def _full_bytes(param) -> int:
     return numel * param.element_size()
 
 
-def named_weights(model, only_changing: bool, chunk_bytes: int = 1 << 30) -> Iterator[list[tuple[str, torch.Tensor]]]:
+# full tensors materialised at a time by a sync: under ZeRO-3, the extra memory per rank
+SYNC_CHUNK_BYTES = 1 << 30
+
+
+def named_weights(model, only_changing: bool,
+                  chunk_bytes: int = SYNC_CHUNK_BYTES) -> Iterator[list[tuple[str, torch.Tensor]]]:
     """Chunks [(vLLM name, tensor)] of the weights to send, each at most ``chunk_bytes`` of full
     tensors (or a single larger weight); under ZeRO-3 each chunk is gathered (collectively: every
     rank must iterate in the same order) and released before the next."""
