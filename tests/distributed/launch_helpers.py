@@ -69,6 +69,7 @@ def train_args(model_dir: Path, train_jsonl: Path, out: Path, steps: int, *extra
             # Pinned here, not inherited from the demo: with beta_th each rank keeps its own valid
             # groups first, so 1 and 2 processes may keep different groups (by design).
             "algorithm.beta_th=null", "algorithm.aggregation=token-mean", "train.lr_schedule=constant",
+            "train.warmup_steps=0",  # a few steps: the demo's warm-up would leave them at a tiny rate
             f"rewards=[{{name: '{REWARD}:text_length_reward', weight: 1.0}}]", *extra]
 
 
