@@ -27,12 +27,9 @@ if [ "${1:-}" = "--latest" ]; then
 fi
 # The two environments take about 13 GB and a run's checkpoints and exports about 1 GB more: say
 # so up front, since a full disk shows up later only as unrelated-looking errors in the suite.
-for dir in "$ROOT" "${TMPDIR:-/tmp}"; do
-    free_kb=$(df -Pk "$dir" | awk 'NR == 2 {print $4}')
-    if [ "${free_kb:-0}" -lt $((16 * 1024 * 1024)) ]; then
-        echo "warning: only $((free_kb / 1024)) MiB free under $dir; setup and tests need about 16 GiB" >&2
-    fi
-done
+# One line per file system (the repository and TMPDIR are usually on the same one).
+df -Pk "$ROOT" "${TMPDIR:-/tmp}" | awk -v need=$((16 * 1024 * 1024)) 'NR > 1 && !seen[$6]++ && $4 < need {
+    printf "warning: only %d MiB free on %s; setup and tests need about 16 GiB\n", $4 / 1024, $6 > "/dev/stderr" }'
 bash "$ROOT/scripts/setup.sh"
 if [ "${GPG_VL_SKIP_VLLM:-0}" != "1" ]; then
     bash "$ROOT/scripts/setup_vllm.sh"

@@ -3,7 +3,6 @@ weights as an uninterrupted run with the same seed; a half-written checkpoint is
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time

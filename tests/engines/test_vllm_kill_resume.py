@@ -8,7 +8,6 @@ Runs in the vLLM environment; skipped without vLLM.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "distributed"))
 from launch_helpers import kill_tree  # noqa: E402
 
 pytest.importorskip("vllm")
-psutil = pytest.importorskip("psutil")
+pytest.importorskip("psutil")  # kill_tree (launch_helpers) walks the process tree with it
 # The 1-process vllm crash-and-resume test (test_vllm_training.py) and the 2-process hf kill-and-
 # resume test run by default; this 2-process vllm one under `scripts/test.sh --full`.
 pytestmark = [pytest.mark.slow, pytest.mark.vllm, pytest.mark.multiprocess, pytest.mark.full]
