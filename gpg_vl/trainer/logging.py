@@ -82,7 +82,7 @@ class MetricsLogger:
         if not tensorboard:
             backends = [b for b in backends if b != "tensorboard"]
         self.out.mkdir(parents=True, exist_ok=True)
-        self.sinks = make_sinks(backends, self.out, append=append, config=config or {})
+        self.sinks = make_sinks(backends, self.out, append=append, config=config or {}, first_step=first_step)
         self.progress = ProgressLine("step", total_steps, every=self.every, start_done=first_step)
 
     def log(self, step: int, metrics: dict, batch: dict | None = None) -> None:

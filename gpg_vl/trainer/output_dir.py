@@ -6,7 +6,7 @@ the checkpoint to resume from (falling back past damaged ones), refuses a fresh 
 that holds an earlier run's results unless ``train.overwrite``, and refuses a resume whose config
 changes the run (seed, data, G, lr, algorithm, ...) unless the key is in ``train.allow_change``.
 :func:`apply_output_plan` then (main rank, after the data and weights loaded) clears what an
-overwrite replaces, cuts ``metrics.jsonl`` back to the resumed step and writes ``config.json``:
+overwrite replaces, cuts ``metrics.jsonl`` and ``samples.jsonl`` back to the resumed step and writes ``config.json``:
 the config that actually runs.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from gpg_vl.config import to_dict
 from gpg_vl.trainer.checkpoint import CheckpointError, complete_checkpoints, find_resume_checkpoint, read_state
 
 # What a run writes into its folder; any of them means "an earlier run lives here".
-RUN_ARTEFACTS = ("final", "checkpoints", "metrics.jsonl", "summary.json", "tensorboard")
+RUN_ARTEFACTS = ("final", "checkpoints", "metrics.jsonl", "samples.jsonl", "summary.json", "tensorboard")
 # Keys a resumed run may change freely: where and how often it logs, saves and evaluates, and how
 # long it runs (train.steps may extend a run; epochs-based counts are checked on their own).
 HARMLESS_CHANGES = ("train.steps", "train.output_dir", "train.resume_from", "train.overwrite",
@@ -107,7 +107,7 @@ def _brief(value) -> str:
 
 
 def apply_output_plan(plan: OutputPlan, cfg) -> None:
-    """Main rank, before training: clear an overwritten run, cut metrics to the resumed step,
+    """Main rank, before training: clear an overwritten run, cut the logs to the resumed step,
     record the config that runs."""
     plan.out.mkdir(parents=True, exist_ok=True)
     if plan.clear:
@@ -118,7 +118,8 @@ def apply_output_plan(plan: OutputPlan, cfg) -> None:
             elif path.exists():
                 path.unlink()
     else:
-        cut_metrics(plan.out / "metrics.jsonl", plan.resumed_step)
+        for name in ("metrics.jsonl", "samples.jsonl"):  # TensorBoard: the sink's purge_step
+            cut_metrics(plan.out / name, plan.resumed_step)
     (plan.out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
 
 

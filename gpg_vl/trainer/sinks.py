@@ -75,10 +75,12 @@ class JsonlSink:
 
 
 class TensorBoardSink:
-    def __init__(self, out: Path):
+    def __init__(self, out: Path, purge_step: int | None = None):
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(str(out / "tensorboard"))
+        # A resumed run repeats the steps a killed run logged after its last checkpoint:
+        # purge_step makes TensorBoard's reader hide every earlier event from that step on.
+        self.writer = SummaryWriter(str(out / "tensorboard"), purge_step=purge_step)
 
     def log(self, step: int, row: dict) -> None:
         for k, v in scalars(row).items():
@@ -129,7 +131,7 @@ class SwanlabSink:
         self.swanlab.finish()
 
 
-def make_sinks(report_to: list[str], out: Path, *, append: bool, config: dict) -> list:
+def make_sinks(report_to: list[str], out: Path, *, append: bool, config: dict, first_step: int = 0) -> list:
     check_report_to(report_to)
     name = out.resolve().name
     sinks = []
@@ -137,7 +139,7 @@ def make_sinks(report_to: list[str], out: Path, *, append: bool, config: dict) -
         if backend == "jsonl":
             sinks.append(JsonlSink(out, append))
         elif backend == "tensorboard":
-            sinks.append(TensorBoardSink(out))
+            sinks.append(TensorBoardSink(out, purge_step=first_step + 1 if append else None))
         elif backend == "wandb":
             sinks.append(WandbSink(out, config, name))
         elif backend == "swanlab":
