@@ -128,7 +128,7 @@ def shutdown_distributed(wait: bool = True) -> None:
 def cmd_demo(args) -> int:
     from gpg_vl.demo import run_demo
 
-    run_demo(args.out, config=args.config, overrides=args.overrides, family=args.family)
+    run_demo(args.out, config=args.config, overrides=args.overrides, family=args.family, threads=args.threads)
     return 0
 
 
@@ -152,6 +152,13 @@ def version() -> str:
         return dist_version("gpg-vl")
     except PackageNotFoundError:  # a source checkout that was never installed
         return "unknown (not installed)"
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="demo config (default: configs/demo.yaml)")
     p.add_argument("--family", choices=list(FAMILIES), default=next(iter(FAMILIES)),
                    help="model family of the tiny policy (gpg_vl.families)")
+    p.add_argument("--threads", type=positive_int, default=1,
+                   help="torch CPU threads (default 1: the same figures on any machine and load)")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.steps=50")
     p.set_defaults(fn=cmd_demo)
 

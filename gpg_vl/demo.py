@@ -68,7 +68,21 @@ def prepare_assets(out: Path, seed: int, family: str | None = None) -> list[str]
 
 
 def run_demo(out_dir: str = "runs/demo", config: str | None = None, overrides: list[str] = (),
-             family: str | None = None) -> dict:
+             family: str | None = None, threads: int = 1) -> dict:
+    """``threads``: torch's CPU threads. With one thread no reduction is split across threads, so
+    a run's float summation order, and with it every figure, is the same whatever the machine's
+    load or core count (docs/benchmarks.md: bit-identical runs, and the cost in time)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _run_demo(out_dir, config, overrides, family, threads)
+    finally:
+        torch.set_num_threads(previous)  # in-process callers (tests) keep their own setting
+
+
+def _run_demo(out_dir, config, overrides, family, threads) -> dict:
     from gpg_vl.config import Config, load_config
     from gpg_vl.families import FAMILIES
     from gpg_vl.trainer.loop import train
@@ -83,7 +97,7 @@ def run_demo(out_dir: str = "runs/demo", config: str | None = None, overrides: l
     summary = train(cfg)
     report = {"before": headline(summary["before"]), "after": headline(summary["after"]),
               "steps": summary["steps"], "wall_seconds": time.perf_counter() - t0,
-              "skipped_steps": summary["skipped_steps"]}
+              "skipped_steps": summary["skipped_steps"], "threads": threads}
     (out / "report.json").write_text(json.dumps(report, indent=2))
     write_plot(summary["history"], out / "reward.png", title="gpg-vl demo: reward per step")
     write_markdown(report, out / "report.md")

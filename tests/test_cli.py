@@ -96,16 +96,25 @@ def test_missing_model_path_exits_2_naming_it(capsys, synthetic_data, tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_end_to_end_on_prepared_inputs(tiny_dirs, synthetic_data, tmp_path, capsys):
+def test_demo_end_to_end_on_prepared_inputs(tiny_dirs, synthetic_data, tmp_path, capsys, monkeypatch):
+    import torch
+
+    from gpg_vl.trainer import loop
+
     out = tmp_path / "demo"
     shutil.copytree(tiny_dirs["qwen2_vl"], out / "tiny-model")  # present: the demo does not rebuild
     shutil.copytree(synthetic_data["dir"], out / "data")
+    torch.set_num_threads(2)  # the test process's own setting, as on a 2-core machine
+    seen, real_train = [], loop.train
+    monkeypatch.setattr(loop, "train", lambda cfg: seen.append(torch.get_num_threads()) or real_train(cfg))
     code = main(["demo", "--out", str(out), "warmup.steps=1", "warmup.batch_size=2", "train.steps=1",
                  "train.prompts_per_step=2", "rollout.num_generations=2", "rollout.max_new_tokens=4",
                  "train.eval_limit=3", "train.tensorboard=false", "train.micro_batch_size=4"])
     assert code == 0
     report = json.loads((out / "report.json").read_text())
     assert report["steps"] == 1 and report["skipped_steps"] in (0, 1)
+    # one thread while training (reproducible figures), the caller's setting back afterwards
+    assert seen == [1] and report["threads"] == 1 and torch.get_num_threads() == 2
     for phase in ("before", "after"):
         assert set(report[phase]) == {"classification", "counting", "grounding_miou"}
         assert all(0.0 <= v <= 1.0 for v in report[phase].values())
@@ -123,6 +132,10 @@ def test_demo_takes_a_family_and_keeps_its_images_at_4_x_4_tokens():
 
     assert build_parser().parse_args(["demo", "--family", "qwen3_vl"]).family == "qwen3_vl"
     assert build_parser().parse_args(["demo"]).family == next(iter(FAMILIES))
+    assert build_parser().parse_args(["demo"]).threads == 1
+    assert build_parser().parse_args(["demo", "--threads", "2"]).threads == 2
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["demo", "--threads", "0"])
     # 112 px = 4 x 28 px tokens (patch 14); 128 px = 4 x 32 px tokens (patch 16)
     assert pixel_overrides("qwen2_vl") == ["model.min_pixels=12544", "model.max_pixels=12544"]
     assert pixel_overrides("qwen3_vl") == ["model.min_pixels=16384", "model.max_pixels=16384"]
