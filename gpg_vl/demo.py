@@ -68,16 +68,18 @@ def prepare_assets(out: Path, seed: int, family: str | None = None) -> list[str]
 
 
 def run_demo(out_dir: str = "runs/demo", config: str | None = None, overrides: list[str] = (),
-             family: str | None = None, threads: int = 1) -> dict:
-    """``threads``: torch's CPU threads. With one thread no reduction is split across threads, so
-    a run's float summation order, and with it every figure, is the same whatever the machine's
-    load or core count (docs/benchmarks.md: bit-identical runs, and the cost in time)."""
+             family: str | None = None, threads: int | None = None) -> dict:
+    """``threads``: torch's CPU threads (default: torch's own). With 2 threads the same seed gave
+    float-level differences from step 7 on a loaded machine, after which the run drifts like a
+    new seed; with 1 thread nothing is summed across threads and runs were bit-identical on
+    quiet and loaded machines, at about half the speed (docs/benchmarks.md)."""
     import torch
 
     previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    if threads:
+        torch.set_num_threads(threads)
     try:
-        return _run_demo(out_dir, config, overrides, family, threads)
+        return _run_demo(out_dir, config, overrides, family, torch.get_num_threads())
     finally:
         torch.set_num_threads(previous)  # in-process callers (tests) keep their own setting
 

@@ -107,13 +107,13 @@ def test_demo_end_to_end_on_prepared_inputs(tiny_dirs, synthetic_data, tmp_path,
     torch.set_num_threads(2)  # the test process's own setting, as on a 2-core machine
     seen, real_train = [], loop.train
     monkeypatch.setattr(loop, "train", lambda cfg: seen.append(torch.get_num_threads()) or real_train(cfg))
-    code = main(["demo", "--out", str(out), "warmup.steps=1", "warmup.batch_size=2", "train.steps=1",
+    code = main(["demo", "--out", str(out), "--threads", "1", "warmup.steps=1", "warmup.batch_size=2", "train.steps=1",
                  "train.prompts_per_step=2", "rollout.num_generations=2", "rollout.max_new_tokens=4",
                  "train.eval_limit=3", "train.tensorboard=false", "train.micro_batch_size=4"])
     assert code == 0
     report = json.loads((out / "report.json").read_text())
     assert report["steps"] == 1 and report["skipped_steps"] in (0, 1)
-    # one thread while training (reproducible figures), the caller's setting back afterwards
+    # one thread while training (a reproducible run), the caller's setting back afterwards
     assert seen == [1] and report["threads"] == 1 and torch.get_num_threads() == 2
     for phase in ("before", "after"):
         assert set(report[phase]) == {"classification", "counting", "grounding_miou"}
@@ -132,7 +132,7 @@ def test_demo_takes_a_family_and_keeps_its_images_at_4_x_4_tokens():
 
     assert build_parser().parse_args(["demo", "--family", "qwen3_vl"]).family == "qwen3_vl"
     assert build_parser().parse_args(["demo"]).family == next(iter(FAMILIES))
-    assert build_parser().parse_args(["demo"]).threads == 1
+    assert build_parser().parse_args(["demo"]).threads is None  # torch's own default
     assert build_parser().parse_args(["demo", "--threads", "2"]).threads == 2
     with pytest.raises(SystemExit):
         build_parser().parse_args(["demo", "--threads", "0"])
