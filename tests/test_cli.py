@@ -96,7 +96,7 @@ def test_missing_model_path_exits_2_naming_it(capsys, synthetic_data, tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_end_to_end_on_prepared_inputs(tiny_dirs, synthetic_data, tmp_path, capsys, monkeypatch):
+def test_demo_end_to_end_on_prepared_inputs(tiny_dirs, synthetic_data, tmp_path, capsys, monkeypatch, request):
     import torch
 
     from gpg_vl.trainer import loop
@@ -104,6 +104,7 @@ def test_demo_end_to_end_on_prepared_inputs(tiny_dirs, synthetic_data, tmp_path,
     out = tmp_path / "demo"
     shutil.copytree(tiny_dirs["qwen2_vl"], out / "tiny-model")  # present: the demo does not rebuild
     shutil.copytree(synthetic_data["dir"], out / "data")
+    request.addfinalizer(lambda previous=torch.get_num_threads(): torch.set_num_threads(previous))
     torch.set_num_threads(2)  # the test process's own setting, as on a 2-core machine
     seen, real_train = [], loop.train
     monkeypatch.setattr(loop, "train", lambda cfg: seen.append(torch.get_num_threads()) or real_train(cfg))

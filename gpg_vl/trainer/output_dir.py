@@ -6,8 +6,8 @@ the checkpoint to resume from (falling back past damaged ones), refuses a fresh 
 that holds an earlier run's results unless ``train.overwrite``, and refuses a resume whose config
 changes the run (seed, data, G, lr, algorithm, ...) unless the key is in ``train.allow_change``.
 :func:`apply_output_plan` then (main rank, after the data and weights loaded) clears what an
-overwrite replaces, cuts ``metrics.jsonl`` and ``samples.jsonl`` back to the resumed step and writes ``config.json``:
-the config that actually runs.
+overwrite replaces, cuts ``metrics.jsonl`` and ``samples.jsonl`` back to the resumed step and
+writes ``config.json``: the config that actually runs.
 """
 from __future__ import annotations
 
