@@ -190,6 +190,8 @@ class TrainConfig:
     prompts_per_step: int = opt(16, "prompts per step over all ranks (each sampled G times)")
     micro_batch_size: int = opt(32, "sequences per forward/backward in the update")
     lr: float = opt(1e-4, "peak learning rate (AdamW)")
+    vision_lr: float | None = opt(None, "peak learning rate of the vision tower (patch embed, blocks, merger), "
+                                        "on the same schedule; null: train.lr (model.freeze_vision freezes it)")
     weight_decay: float = opt(0.0, "AdamW weight decay")
     adam_betas: list[float] = opt([0.9, 0.999], "AdamW betas")
     warmup_steps: int = opt(0, "linear learning-rate warm-up steps")

@@ -87,6 +87,8 @@ def check_warmup(w) -> None:
 
 def check_train(t) -> None:
     _in_range("train.lr", t.lr, 0.0, MAX_LR, low_open=True)
+    if t.vision_lr is not None:
+        _in_range("train.vision_lr", t.vision_lr, 0.0, MAX_LR, low_open=True)
     _in_range("train.weight_decay", t.weight_decay, 0.0)
     if len(t.adam_betas) != 2:
         raise ConfigError(f"train.adam_betas must be two numbers, got {t.adam_betas}")

@@ -20,7 +20,7 @@ from gpg_vl.trainer.evaluate import evaluate
 from gpg_vl.trainer.health import TrainingStopped, check_progress, check_weights
 from gpg_vl.trainer.logging import MetricsLogger
 from gpg_vl.trainer.output_dir import apply_output_plan, plan_output
-from gpg_vl.trainer.setup import build_run, frozen_reference
+from gpg_vl.trainer.setup import apply_configured_rates, build_run, frozen_reference
 from gpg_vl.trainer.plots import write_plot
 from gpg_vl.trainer.report import end_block, start_block
 from gpg_vl.trainer.sinks import strict
@@ -47,6 +47,7 @@ def start(run, log, ckpt: Path | None) -> tuple[int, dict | None]:
     if ckpt is not None:
         run.model.reference = frozen_reference(run, resumed=True)  # the starting weights, before the checkpoint's
         state = load_checkpoint(run, ckpt)
+        apply_configured_rates(run.optim.optimizer, run.optim.scheduler, cfg.train)
         check_resumed_steps(run, state, ckpt)
         run.counters.update(state.get("counters", {}))
         log(f"resumed from {ckpt} at step {state['step']}")

@@ -72,7 +72,9 @@ class MasterWeightAdamW(torch.optim.AdamW):
 
 
 def make_optimizer(params: list, *, master_weights: bool, **adamw_kwargs) -> torch.optim.Optimizer:
-    """AdamW; with ``master_weights``, over float32 masters of low-precision parameters."""
-    if master_weights and any(p.dtype in (torch.bfloat16, torch.float16) for p in params):
+    """AdamW over ``params`` (tensors, or torch's parameter-group dicts); with ``master_weights``,
+    over float32 masters of low-precision parameters."""
+    flat = [p for item in params for p in (item["params"] if isinstance(item, dict) else [item])]
+    if master_weights and any(p.dtype in (torch.bfloat16, torch.float16) for p in flat):
         return MasterWeightAdamW(params, **adamw_kwargs)
     return torch.optim.AdamW(params, **adamw_kwargs)

@@ -91,6 +91,11 @@ def _allowed(key: str, allowed) -> bool:
 def check_resume_config(saved: dict, new: dict, allowed, ckpt: Path) -> None:
     """Refuse a resume whose config alters the run, naming every changed key and how to allow it."""
     old, cur = _flatten(saved), _flatten(new)
+    if (old.get("train.vision_lr") is None) != (cur.get("train.vision_lr") is None):
+        # One optimizer parameter group or two: the checkpoint's optimizer state cannot load.
+        raise OutputDirError(f"resuming {ckpt} with train.vision_lr {old.get('train.vision_lr')} -> "
+                             f"{cur.get('train.vision_lr')}: the vision tower's own rate splits the optimizer "
+                             "state in two, so it can change between values but not to or from null")
     changed = sorted(k for k in old.keys() | cur.keys()
                      if old.get(k) != cur.get(k) and not _allowed(k, allowed))
     if changed:

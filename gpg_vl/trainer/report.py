@@ -40,6 +40,7 @@ def start_block(run, data: dict, steps: str) -> str:
     weights = f"LoRA r={lora.r}" if lora.enabled else "all weights"
     if cfg.model.freeze_vision:
         weights += ", vision tower frozen"
+    vision_lr = f", vision tower {t.vision_lr:g}" if t.vision_lr is not None and not cfg.model.freeze_vision else ""
     test = f"; test {cfg.data.test}: {len(run.data.test_samples)} rows" if cfg.data.test else "; no test set"
     rows = [
         ("model", f"{cfg.model.path} ({run.model.family.name}, {weights}, dtype {cfg.model.dtype})"),
@@ -51,7 +52,7 @@ def start_block(run, data: dict, steps: str) -> str:
                                      cfg.algorithm.max_draws)),
         ("batch", f"{t.prompts_per_step} prompts x G={g} = {t.prompts_per_step * g} completions per step, "
                   f"micro-batch {t.micro_batch_size}, max {cfg.rollout.max_new_tokens} new tokens"),
-        ("lr", f"{t.lr:g} ({t.lr_schedule}, {t.warmup_steps} warm-up steps, clip {t.max_grad_norm:g})"),
+        ("lr", f"{t.lr:g}{vision_lr} ({t.lr_schedule}, {t.warmup_steps} warm-up steps, clip {t.max_grad_norm:g})"),
         ("steps", steps + (f"; SFT warm-up {cfg.warmup.steps} steps first" if cfg.warmup.steps else "")),
         ("engine", engine(run.accelerator)),
         ("output", f"{Path(t.output_dir).resolve()} (logs: {', '.join(t.report_to)})"),

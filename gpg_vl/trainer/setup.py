@@ -214,6 +214,33 @@ def load_data(cfg: Config, processor=None) -> tuple[list, list]:
     return train, test
 
 
+def param_groups(policy, train) -> list:
+    """The trainable parameters as the optimizer takes them: one list, or with ``train.vision_lr``
+    two groups, the vision tower's at its own rate (a scheduler scales each group's rate alike).
+    ms-swift's ``vit_lr`` and Qwen2.5-VL's fine-tuning scripts split the rates the same way."""
+    params = [p for p in policy.parameters() if p.requires_grad]
+    if train.vision_lr is None:
+        return params
+    vision = {id(p) for p in vision_tower(policy).parameters()}
+    groups = [{"params": [p for p in params if id(p) not in vision], "lr": train.lr},
+              {"params": [p for p in params if id(p) in vision], "lr": train.vision_lr, "name": "vision"}]
+    return [g for g in groups if g["params"]]
+
+
+def apply_configured_rates(optimizer, scheduler, train) -> None:
+    """After a checkpoint loads: torch restores each group's rate, betas and weight decay with the
+    optimizer state, and the scheduler its base rates, so a resume allowed to change them
+    (``--allow-change train.lr``) would run on the saved ones. Put the config's back, at the
+    resumed point of the schedule (the schedule's shape is the config's already: it is rebuilt)."""
+    inner = getattr(optimizer, "optimizer", optimizer)
+    peaks = [train.vision_lr if group.get("name") == "vision" else train.lr for group in inner.param_groups]
+    state = scheduler.state_dict()
+    rates = [peak * fn(state["last_epoch"]) for peak, fn in zip(peaks, scheduler.lr_lambdas, strict=True)]
+    for group, peak, rate in zip(inner.param_groups, peaks, rates, strict=True):
+        group.update(lr=rate, initial_lr=peak, weight_decay=train.weight_decay, betas=tuple(train.adam_betas))
+    scheduler.load_state_dict({**state, "base_lrs": peaks, "_last_lr": rates})
+
+
 def make_scheduler(optimizer, cfg: Config, total_steps: int):
     """The LR schedule over the run's ``total_steps`` (resolved from train.steps or train.epochs)."""
     from transformers import get_scheduler
@@ -246,7 +273,7 @@ def build_run(cfg: Config) -> Run:
         vision_tower(policy).requires_grad_(False)
     if cfg.model.gradient_checkpointing:  # gpg-vl's own: transformers' drops the update's prompt cache
         enable_checkpointing(policy)
-    params = [p for p in policy.parameters() if p.requires_grad]
+    params = param_groups(policy, cfg.train)
     vision_frozen = not any(p.requires_grad for p in vision_tower(policy).parameters())
     # bf16 / fp16 weights get float32 master weights (DeepSpeed keeps its own, so not under it).
     no_deepspeed = getattr(accelerator.state, "deepspeed_plugin", None) is None
