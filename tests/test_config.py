@@ -38,6 +38,7 @@ def test_demo_config_loads_with_its_values():
     assert cfg.warmup.lr == 1e-3 and isinstance(cfg.warmup.lr, float)
     assert cfg.algorithm.name == "gpg" and cfg.algorithm.beta_th == 0.4 and cfg.algorithm.max_draws == 4
     assert cfg.algorithm.aggregation == "seq-mean" and cfg.train.lr_schedule == "cosine"
+    assert cfg.algorithm.adv_scale == "std" and cfg.train.vision_lr == 1e-3 and isinstance(cfg.train.vision_lr, float)
     # A key the file leaves out keeps its schema default.
     assert cfg.train.adam_betas == [0.9, 0.999] and cfg.data.on_bad_image == "skip"
 
