@@ -217,7 +217,8 @@ def load_data(cfg: Config, processor=None) -> tuple[list, list]:
 def param_groups(policy, train) -> list:
     """The trainable parameters as the optimizer takes them: one list, or with ``train.vision_lr``
     two groups, the vision tower's at its own rate (a scheduler scales each group's rate alike).
-    ms-swift's ``vit_lr`` and Qwen2.5-VL's fine-tuning scripts split the rates the same way."""
+    ms-swift's ``vit_lr`` and Qwen2.5-VL's fine-tuning scripts (``--vision_tower_lr``, the merger
+    apart under ``--mm_projector_lr``) give the tower its own rate too; here the merger goes with it."""
     params = [p for p in policy.parameters() if p.requires_grad]
     if train.vision_lr is None:
         return params
