@@ -250,6 +250,8 @@ def markdown(results: list[RunResult], title: str = "gpg-vl compare") -> str:
 
 
 def add_arguments(p) -> None:
+    from gpg_vl.cli import positive_int  # the CLI's own check, shared by gpg-vl demo --threads
+
     p.add_argument("--preset", choices=["demo"], help="demo: the embedded tasks on CPU (configs/demo.yaml), "
                    "the default variants, seeds 0 1 2")
     p.add_argument("--config", help="YAML config shared by every variant (not with --preset demo)")
@@ -258,8 +260,8 @@ def add_arguments(p) -> None:
                    + ", ".join(v.name for v in DEFAULT_VARIANTS))
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="train.seed values (default 0 1 2)")
     p.add_argument("--out", default="runs/compare", help="folder for the runs, compare.md and compare.png")
-    p.add_argument("--jobs", type=int, default=1, help="runs at a time (each in its own process)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    p.add_argument("--jobs", type=positive_int, default=1, help="runs at a time (each in its own process)")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch threads per run")
     p.add_argument("--collect", action="store_true", help="train nothing: tabulate and plot the runs already "
                    "in --out (e.g. after stopping a compare)")
     p.add_argument("overrides", nargs="*", help="dotted overrides for every variant, e.g. train.steps=50")

@@ -125,6 +125,17 @@ def test_compare_argument_errors_exit_2(capsys, tmp_path):
     assert "names must differ" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flag", ["--jobs", "--threads"])
+@pytest.mark.parametrize("value", ["0", "-2"])
+def test_jobs_and_threads_must_be_positive(capsys, tmp_path, flag, value):
+    from gpg_vl.cli import build_parser
+
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args(["compare", "--preset", "demo", flag, value, "--out", str(tmp_path)])
+    assert stop.value.code == 2
+    assert f"{flag}: must be 1 or more, got {int(value)}" in capsys.readouterr().err
+
+
 def test_a_run_without_its_summary_is_failed_not_fatal(tmp_path):
     from gpg_vl.compare import read_result
 
