@@ -223,9 +223,14 @@ def param_groups(policy, train) -> list:
     if train.vision_lr is None:
         return params
     vision = {id(p) for p in vision_tower(policy).parameters()}
-    groups = [{"params": [p for p in params if id(p) not in vision], "lr": train.lr},
-              {"params": [p for p in params if id(p) in vision], "lr": train.vision_lr, "name": "vision"}]
-    return [g for g in groups if g["params"]]
+    groups = [{"params": [p for p in params if id(p) not in vision]},
+              {"params": [p for p in params if id(p) in vision], "name": "vision"}]
+    return [{**g, "lr": peak_rate(g, train)} for g in groups if g["params"]]
+
+
+def peak_rate(group: dict, train) -> float:
+    """A parameter group's peak rate: the vision tower's own (``train.vision_lr``) or ``train.lr``."""
+    return train.vision_lr if group.get("name") == "vision" else train.lr
 
 
 def apply_configured_rates(optimizer, scheduler, train) -> None:
@@ -234,7 +239,7 @@ def apply_configured_rates(optimizer, scheduler, train) -> None:
     (``--allow-change train.lr``) would run on the saved ones. Put the config's back, at the
     resumed point of the schedule (the schedule's shape is the config's already: it is rebuilt)."""
     inner = getattr(optimizer, "optimizer", optimizer)
-    peaks = [train.vision_lr if group.get("name") == "vision" else train.lr for group in inner.param_groups]
+    peaks = [peak_rate(group, train) for group in inner.param_groups]
     state = scheduler.state_dict()
     rates = [peak * fn(state["last_epoch"]) for peak, fn in zip(peaks, scheduler.lr_lambdas, strict=True)]
     for group, peak, rate in zip(inner.param_groups, peaks, rates, strict=True):

@@ -87,6 +87,7 @@ def test_resume_runs_on_the_configured_rates_and_refuses_to_split_or_merge_group
     train.lr / train.vision_lr must still step at the new ones (read back from the resumed
     run's own checkpoint and log)."""
     import torch
+    from test_output_dir import cfg_of  # the resume tests' short run (its train.lr is overridden below)
 
     from gpg_vl.trainer import loop
     from gpg_vl.trainer.output_dir import OutputDirError
@@ -97,11 +98,7 @@ def test_resume_runs_on_the_configured_rates_and_refuses_to_split_or_merge_group
     out = tmp_path / "run"
 
     def cfg(*extra):
-        return load_config(Config, None, [
-            f"model.path={tiny_dirs['qwen2_vl']}", "model.min_pixels=12544", "model.max_pixels=12544",
-            f"data.train={synthetic_data['train']}", "rollout.num_generations=2", "rollout.max_new_tokens=3",
-            "rewards=[{name: test_len}]", "train.prompts_per_step=2", "train.tensorboard=false",
-            f"train.output_dir={out}", *extra])
+        return cfg_of(tiny_dirs, synthetic_data, out, *extra)
 
     loop.train(cfg("train.steps=1", "train.lr=1e-3", "train.vision_lr=1e-2"), log=lambda *_: None)
     with pytest.raises(OutputDirError, match="train.vision_lr 0.01 -> None"):
